@@ -1,0 +1,6 @@
+//! The `beacons` command line (being written).
+
+/// Runs the CLI and returns the process exit code.
+pub fn main() -> i32 {
+    0
+}

@@ -1,0 +1,1 @@
+//! Forward evaluation (being written).

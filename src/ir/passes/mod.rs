@@ -1,0 +1,1 @@
+//! Canonicalisation passes (being written).
