@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The test command of README.md: everything a fresh machine needs, then every check CI runs.
+#   formatting, clippy (warnings are errors), and the whole test suite in release mode.
+# Tests that read the shared VNN-COMP benchmarks find them through BEACONS_BENCHMARKS
+# (default ../shared/benchmarks beside this checkout); without them those tests skip loudly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "cargo is not installed: install Rust from your package manager or rustup first." >&2
+  exit 2
+fi
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+: "${BEACONS_BENCHMARKS:=$(pwd)/../shared/benchmarks}"
+export BEACONS_BENCHMARKS
+if [ -d "$BEACONS_BENCHMARKS" ]; then
+  echo "benchmarks: $BEACONS_BENCHMARKS"
+else
+  echo "WARNING: no benchmarks at $BEACONS_BENCHMARKS: the tests that need them will skip" >&2
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --release --all-targets --locked -- -D warnings
+echo "== cargo test --release"
+cargo test --release --locked --all-targets
+cargo test --release --locked --doc
