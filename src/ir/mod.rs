@@ -9,6 +9,7 @@ pub mod nnet;
 pub mod onnx;
 pub mod op;
 pub mod passes;
+pub mod random;
 
 pub use graph::{Graph, Node, Value, ValueId};
 pub use op::{Conv2d, Op, Pool2d};
