@@ -5,10 +5,15 @@
 //! - [`ir`]: the network IR (`Graph`, `Op`), importers for ONNX and NNet, canonicalisation passes.
 //! - [`spec`]: VNN-LIB properties: input boxes and the unsafe output region.
 //! - [`eval`]: forward evaluation in f32, f64 and exact rational arithmetic.
+//! - [`bounds`]: per-operator sound bound rules and relaxations; `bounds::rounding` holds the
+//!   floating-point soundness argument.
+//! - [`engine`]: bound engines (IBP, CROWN) over a whole graph and box.
 //! - [`cli`]: the `beacons` command line.
 //! - [`error`]: the error type; every input error says where it comes from.
 
+pub mod bounds;
 pub mod cli;
+pub mod engine;
 pub mod error;
 pub mod eval;
 pub mod ir;

@@ -1,0 +1,416 @@
+//! Per-operator bound rules: the interval image of an op (`interval`) and one backward step of
+//! linear-bound propagation (`backward`).
+//!
+//! Backward convention: a *lower* bound is being built for every row `i` of a coefficient
+//! matrix `lam` (rows × scalars of the node's output): the invariant is
+//! `objective_i ≥ lam_i · z + bias_i − err_i` for every reachable `z` of the current value.
+//! A step rewrites `lam_i · z_out` in terms of the node's inputs, adding to `bias` and to the
+//! non-negative rounding allowance `err` (see `rounding`). Upper bounds are lower bounds of the
+//! negated rows. Ops the engine cannot bound yet are reported as errors, never skipped.
+
+use ndarray::{s, Array2, ArrayView1, Axis};
+
+use super::relax::{LeakyRelu, NeuronRelaxation};
+use super::rounding::{
+    abs_dot_up, add_down, add_up, div_down, div_up, dot_down, dot_error, dot_up, gamma,
+    inflate_sum, mul_down, mul_up, sub_down, sub_up, ETA, UNIT_ROUNDOFF,
+};
+use super::Interval;
+use crate::error::{Error, Result};
+use crate::ir::{Graph, Node, Op};
+
+/// Per-row accumulators of a backward pass: `bias` (round-to-nearest) and `err` (an upper
+/// bound on every rounding error committed so far, to be subtracted at the end).
+#[derive(Clone, Debug)]
+pub struct Accum {
+    pub bias: Vec<f64>,
+    pub err: Vec<f64>,
+}
+
+impl Accum {
+    pub fn new(rows: usize) -> Accum {
+        Accum {
+            bias: vec![0.0; rows],
+            err: vec![0.0; rows],
+        }
+    }
+
+    /// `bias_i += v` where `v` approximates the exact term with error at most `v_err`.
+    pub fn add(&mut self, i: usize, v: f64, v_err: f64) {
+        let b = self.bias[i] + v;
+        // fl(a + b) is within u·|result| (relative to the result, ≤ 2u·|fl|) of a + b.
+        let add_err = add_up(mul_up(2.0 * UNIT_ROUNDOFF, b.abs()), ETA);
+        self.bias[i] = b;
+        self.err[i] = add_up(self.err[i], add_up(v_err, add_err));
+    }
+
+    /// `err_i += e`.
+    pub fn charge(&mut self, i: usize, e: f64) {
+        self.err[i] = add_up(self.err[i], e);
+    }
+}
+
+fn unsupported(node: &Node, why: &str) -> Error {
+    Error::Invalid(format!(
+        "the bound engine cannot handle node `{}` ({}): {why}",
+        node.name,
+        node.op.kind()
+    ))
+}
+
+/// Flattened constant broadcast to `shape` (numpy rules).
+fn broadcast_const(node: &Node, c: &ndarray::ArrayD<f64>, shape: &[usize]) -> Result<Vec<f64>> {
+    let v = c
+        .broadcast(ndarray::IxDyn(shape))
+        .ok_or_else(|| unsupported(node, "constant does not broadcast to the value"))?;
+    Ok(v.iter().copied().collect())
+}
+
+fn same_shape_io(graph: &Graph, node: &Node) -> Result<()> {
+    for v in &node.inputs {
+        if graph.value(*v).shape != graph.value(node.output).shape {
+            return Err(unsupported(
+                node,
+                "broadcasting that changes an input's shape is not supported yet",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Outward-rounded interval of `w · x + b` for one row, `x ∈ [c − r, c + r]`.
+fn affine_row(w: ArrayView1<f64>, b: f64, c: &[f64], r: &[f64]) -> (f64, f64) {
+    let w = w
+        .as_slice()
+        .map(<[f64]>::to_vec)
+        .unwrap_or_else(|| w.to_vec());
+    let rad = abs_dot_up(&w, r);
+    let lo = add_down(sub_down(dot_down(&w, c), rad), b);
+    let hi = add_up(add_up(dot_up(&w, c), rad), b);
+    (lo, hi)
+}
+
+/// Centre/radius form of a box.
+pub fn centre_radius(x: &Interval) -> (Vec<f64>, Vec<f64>) {
+    x.lo.iter()
+        .zip(&x.hi)
+        .map(|(&l, &h)| super::rounding::centre_radius(l, h))
+        .unzip()
+}
+
+/// The interval image of `node` given intervals of its inputs.
+pub fn interval(graph: &Graph, node: &Node, inputs: &[&Interval]) -> Result<Interval> {
+    let x = inputs[0];
+    let n = x.len();
+    match &node.op {
+        Op::Linear { weight, bias } => {
+            let (out, inp) = weight.dim();
+            let lead = n / inp;
+            let mut lo = Vec::with_capacity(lead * out);
+            let mut hi = Vec::with_capacity(lead * out);
+            for l in 0..lead {
+                let chunk = Interval::new(
+                    x.lo[l * inp..(l + 1) * inp].to_vec(),
+                    x.hi[l * inp..(l + 1) * inp].to_vec(),
+                );
+                let (c, r) = centre_radius(&chunk);
+                for o in 0..out {
+                    let b = bias.as_ref().map_or(0.0, |b| b[o]);
+                    let (a, z) = affine_row(weight.row(o), b, &c, &r);
+                    lo.push(a);
+                    hi.push(z);
+                }
+            }
+            Ok(Interval::new(lo, hi))
+        }
+        Op::AddConst(c) => {
+            same_shape_io(graph, node)?;
+            let c = broadcast_const(node, c, &graph.value(node.output).shape)?;
+            Ok(Interval::new(
+                x.lo.iter().zip(&c).map(|(a, b)| add_down(*a, *b)).collect(),
+                x.hi.iter().zip(&c).map(|(a, b)| add_up(*a, *b)).collect(),
+            ))
+        }
+        Op::MulConst(c) | Op::DivConst(c) => {
+            same_shape_io(graph, node)?;
+            let divide = matches!(node.op, Op::DivConst(_));
+            let c = broadcast_const(node, c, &graph.value(node.output).shape)?;
+            let mut lo = Vec::with_capacity(n);
+            let mut hi = Vec::with_capacity(n);
+            for i in 0..n {
+                let k = c[i];
+                if divide && k == 0.0 {
+                    return Err(unsupported(node, "division by zero"));
+                }
+                let (a, b) = if divide {
+                    (div_down(x.lo[i], k), div_up(x.lo[i], k))
+                } else {
+                    (mul_down(x.lo[i], k), mul_up(x.lo[i], k))
+                };
+                let (a2, b2) = if divide {
+                    (div_down(x.hi[i], k), div_up(x.hi[i], k))
+                } else {
+                    (mul_down(x.hi[i], k), mul_up(x.hi[i], k))
+                };
+                lo.push(a.min(a2));
+                hi.push(b.max(b2));
+            }
+            Ok(Interval::new(lo, hi))
+        }
+        Op::Add | Op::Sub => {
+            same_shape_io(graph, node)?;
+            let y = inputs[1];
+            let sub = matches!(node.op, Op::Sub);
+            Ok(Interval::new(
+                (0..n)
+                    .map(|i| {
+                        if sub {
+                            sub_down(x.lo[i], y.hi[i])
+                        } else {
+                            add_down(x.lo[i], y.lo[i])
+                        }
+                    })
+                    .collect(),
+                (0..n)
+                    .map(|i| {
+                        if sub {
+                            sub_up(x.hi[i], y.lo[i])
+                        } else {
+                            add_up(x.hi[i], y.hi[i])
+                        }
+                    })
+                    .collect(),
+            ))
+        }
+        Op::Relu | Op::LeakyRelu { .. } => {
+            let f = leaky(&node.op);
+            Ok(Interval::new(
+                x.lo.iter().map(|&v| f.apply(v)).collect(),
+                x.hi.iter().map(|&v| f.apply(v)).collect(),
+            ))
+        }
+        Op::Reshape { .. } => Ok(x.clone()),
+        Op::Transpose { perm } => {
+            let src = transpose_sources(&graph.value(node.inputs[0]).shape, perm);
+            Ok(Interval::new(
+                src.iter().map(|&j| x.lo[j]).collect(),
+                src.iter().map(|&j| x.hi[j]).collect(),
+            ))
+        }
+        Op::Conv(_)
+        | Op::BatchNorm { .. }
+        | Op::Sigmoid
+        | Op::Tanh
+        | Op::AveragePool(_)
+        | Op::MaxPool(_)
+        | Op::GlobalAveragePool
+        | Op::Softmax { .. } => Err(unsupported(node, "not supported by the bound engine yet")),
+    }
+}
+
+/// The ReLU-family activation of an op (ReLU is LeakyReLU with alpha 0).
+pub fn leaky(op: &Op) -> LeakyRelu {
+    match op {
+        Op::LeakyRelu { alpha } => LeakyRelu { alpha: *alpha },
+        _ => LeakyRelu { alpha: 0.0 },
+    }
+}
+
+/// Whether the bound engine relaxes this op (it needs pre-activation bounds of its input).
+pub fn is_relaxed(op: &Op) -> bool {
+    matches!(op, Op::Relu | Op::LeakyRelu { .. })
+}
+
+/// For a transpose of an input of shape `in_shape` by `perm`: for each output flat index, the
+/// input flat index it reads.
+pub fn transpose_sources(in_shape: &[usize], perm: &[usize]) -> Vec<usize> {
+    let out_shape: Vec<usize> = perm.iter().map(|&p| in_shape[p]).collect();
+    let in_strides = crate::tensor::strides(in_shape);
+    let total: usize = in_shape.iter().product();
+    let mut src = Vec::with_capacity(total);
+    let mut idx = vec![0usize; out_shape.len()];
+    for _ in 0..total {
+        src.push(idx.iter().zip(perm).map(|(&i, &p)| i * in_strides[p]).sum());
+        for a in (0..idx.len()).rev() {
+            idx[a] += 1;
+            if idx[a] < out_shape[a] {
+                break;
+            }
+            idx[a] = 0;
+        }
+    }
+    src
+}
+
+/// One backward step through `node`: `lam` holds the coefficients on the node's output; the
+/// result holds coefficients on each of its inputs (same order as `node.inputs`). `bounds`
+/// gives, for each input, a sound enclosure (used for error terms and relaxations);
+/// `relax` gives, for relaxed ops, the per-row lower slopes chosen (alpha) if any.
+pub fn backward(
+    graph: &Graph,
+    node: &Node,
+    lam: &Array2<f64>,
+    bounds: &[&Interval],
+    slopes: Option<&Array2<f64>>,
+    acc: &mut Accum,
+) -> Result<Vec<Array2<f64>>> {
+    let rows = lam.nrows();
+    let x = bounds[0];
+    let m = x.magnitude();
+    match &node.op {
+        Op::Linear { weight, bias } => {
+            let (out, inp) = weight.dim();
+            let lead = m.len() / inp;
+            let mut res = Array2::zeros((rows, lead * inp));
+            let abs_w = weight.mapv(f64::abs);
+            let g = gamma(out);
+            for l in 0..lead {
+                let lam_l = lam.slice(s![.., l * out..(l + 1) * out]);
+                res.slice_mut(s![.., l * inp..(l + 1) * inp])
+                    .assign(&lam_l.dot(weight));
+                // Error of the product: γ_out · Σ_o |lam_io| (|W| m)_o.
+                let m_l = &m[l * inp..(l + 1) * inp];
+                let wm: Vec<f64> = abs_w
+                    .rows()
+                    .into_iter()
+                    .map(|r| inflate_sum(r.dot(&ArrayView1::from(m_l)), inp))
+                    .collect();
+                for i in 0..rows {
+                    let li = lam_l.row(i).to_vec();
+                    let e = mul_up(g, abs_dot_up(&li, &wm));
+                    acc.charge(i, add_up(e, (inp * out) as f64 * ETA));
+                    if let Some(b) = bias {
+                        let bv = b
+                            .as_slice()
+                            .map(<[f64]>::to_vec)
+                            .unwrap_or_else(|| b.to_vec());
+                        let v: f64 = li.iter().zip(&bv).map(|(a, c)| a * c).sum();
+                        acc.add(i, v, dot_error(abs_dot_up(&li, &bv), out));
+                    }
+                }
+            }
+            Ok(vec![res])
+        }
+        Op::AddConst(c) => {
+            same_shape_io(graph, node)?;
+            let c = broadcast_const(node, c, &graph.value(node.output).shape)?;
+            for (i, row) in lam.rows().into_iter().enumerate() {
+                let li = row.to_vec();
+                let v: f64 = li.iter().zip(&c).map(|(a, b)| a * b).sum();
+                acc.add(i, v, dot_error(abs_dot_up(&li, &c), c.len()));
+            }
+            Ok(vec![lam.clone()])
+        }
+        Op::MulConst(c) | Op::DivConst(c) => {
+            same_shape_io(graph, node)?;
+            let divide = matches!(node.op, Op::DivConst(_));
+            let c = broadcast_const(node, c, &graph.value(node.output).shape)?;
+            let mut res = lam.clone();
+            for mut row in res.rows_mut() {
+                for (v, k) in row.iter_mut().zip(&c) {
+                    *v = if divide { *v / k } else { *v * k };
+                }
+            }
+            charge_elementwise(&res, &m, acc);
+            Ok(vec![res])
+        }
+        Op::Add => {
+            same_shape_io(graph, node)?;
+            Ok(vec![lam.clone(), lam.clone()])
+        }
+        Op::Sub => {
+            same_shape_io(graph, node)?;
+            Ok(vec![lam.clone(), lam.mapv(|v| -v)])
+        }
+        Op::Reshape { .. } => Ok(vec![lam.clone()]),
+        Op::Transpose { perm } => {
+            let src = transpose_sources(&graph.value(node.inputs[0]).shape, perm);
+            let mut res = Array2::zeros((rows, src.len()));
+            for (o, &j) in src.iter().enumerate() {
+                res.column_mut(j).assign(&lam.column(o));
+            }
+            Ok(vec![res])
+        }
+        Op::Relu | Op::LeakyRelu { .. } => {
+            let f = leaky(&node.op);
+            let relax: Vec<NeuronRelaxation> = (0..m.len())
+                .map(|j| f.relax(x.lo[j], x.hi[j], None))
+                .collect();
+            let mut res = Array2::zeros(lam.raw_dim());
+            for i in 0..rows {
+                let mut v = 0.0;
+                let mut abs = 0.0;
+                for j in 0..m.len() {
+                    let l = lam[(i, j)];
+                    if l == 0.0 {
+                        continue;
+                    }
+                    let r = &relax[j];
+                    let line = if l >= 0.0 {
+                        match (r.free_lower, slopes) {
+                            (true, Some(s)) => super::relax::Line {
+                                slope: s[(i, j)].clamp(f.slope_range().0, f.slope_range().1),
+                                intercept: 0.0,
+                            },
+                            _ => r.lower,
+                        }
+                    } else {
+                        r.upper
+                    };
+                    res[(i, j)] = l * line.slope;
+                    if line.intercept != 0.0 {
+                        let t = l * line.intercept;
+                        v += t;
+                        abs += t.abs();
+                    }
+                }
+                acc.add(i, v, dot_error(abs, m.len()));
+            }
+            charge_elementwise(&res, &m, acc);
+            Ok(vec![res])
+        }
+        Op::Conv(_)
+        | Op::BatchNorm { .. }
+        | Op::Sigmoid
+        | Op::Tanh
+        | Op::AveragePool(_)
+        | Op::MaxPool(_)
+        | Op::GlobalAveragePool
+        | Op::Softmax { .. } => Err(unsupported(node, "not supported by the bound engine yet")),
+    }
+}
+
+/// Error allowance of an elementwise product/quotient `res = fl(lam ∘ k)`: each entry is within
+/// `2u |res|` (plus underflow) of the exact one, so the bound moves by at most
+/// `2u Σ_j |res_ij| m_j` per row.
+fn charge_elementwise(res: &Array2<f64>, m: &[f64], acc: &mut Accum) {
+    for (i, row) in res.axis_iter(Axis(0)).enumerate() {
+        let r = row.to_vec();
+        let e = mul_up(2.0 * UNIT_ROUNDOFF, abs_dot_up(&r, m));
+        acc.charge(i, add_up(e, r.len() as f64 * ETA));
+    }
+}
+
+/// Sound lower bound of `lam_i · x + bias_i − err_i` over the box `x`, for every row.
+pub fn concretize_lower(lam: &Array2<f64>, x: &Interval, acc: &Accum) -> Vec<f64> {
+    lam.axis_iter(Axis(0))
+        .enumerate()
+        .map(|(i, row)| {
+            let r = row.to_vec();
+            let sel: Vec<f64> = r
+                .iter()
+                .enumerate()
+                .map(|(j, &a)| if a >= 0.0 { x.lo[j] } else { x.hi[j] })
+                .collect();
+            // Zero coefficients contribute nothing even against infinite bounds.
+            let (r2, s2): (Vec<f64>, Vec<f64>) = r
+                .iter()
+                .zip(&sel)
+                .filter(|(a, _)| **a != 0.0)
+                .map(|(a, b)| (*a, *b))
+                .unzip();
+            let d = dot_down(&r2, &s2);
+            sub_down(add_down(d, acc.bias[i]), acc.err[i])
+        })
+        .collect()
+}

@@ -1,0 +1,223 @@
+//! Outward rounding: the one place where beacons argues that its floating-point bounds are
+//! sound. Every bound engine uses these helpers and nothing else to leave round-to-nearest.
+//!
+//! # The argument
+//!
+//! beacons computes in IEEE-754 binary64 with the default rounding (to nearest, ties to even),
+//! because Rust gives no portable control of the rounding mode and LLVM assumes the default.
+//! Soundness comes from two facts about round-to-nearest:
+//!
+//! 1. **One operation.** For a single correctly rounded operation (`+ − × ÷ sqrt`) with exact
+//!    result `z` and computed `fl(z)`, `next_down(fl(z)) ≤ z ≤ next_up(fl(z))` whenever the
+//!    result is finite (this includes underflow: the distance to the exact value is at most half
+//!    a subnormal ulp). The `*_up` / `*_down` functions below rely on this alone.
+//!
+//! 2. **Sums of products** (dot products, matrix products). For `s = Σ_{i<n} a_i b_i` computed
+//!    in any order, `|fl(s) − s| ≤ γ_n · Σ |a_i b_i| + n · η`, where `u = 2^-53`,
+//!    `γ_n = n u / (1 − n u)` (Higham, *Accuracy and Stability of Numerical Algorithms*,
+//!    2nd ed., §3.1 and the underflow remark in §3.4) and `η = 2^-1074`, the smallest
+//!    subnormal, accounts for products that underflow. Engines therefore compute a matrix product
+//!    with an ordinary fast kernel and add an a-posteriori error term built from the product of
+//!    absolute values, which they bound *from above* with [`abs_sum_up`]-style inflation.
+//!
+//! Both facts need finite values: any NaN or infinity that appears turns the affected bound
+//! into the trivial bound (−∞ for a lower bound, +∞ for an upper one), never into a number.
+//!
+//! Stored weights are taken as exact: an `f32` in the file widens to `f64` without error, so
+//! no error is introduced before the arithmetic above.
+
+/// Unit roundoff of binary64, `2^-53`.
+pub const UNIT_ROUNDOFF: f64 = 1.0 / 9_007_199_254_740_992.0;
+
+/// Smallest positive subnormal binary64, `2^-1074`.
+pub const ETA: f64 = 4.940_656_458_412_465_4e-324;
+
+/// `γ_n = n u / (1 − n u)`, rounded up, for error bounds of `n`-term sums of products.
+/// Returns +∞ when `n u ≥ 1/2` (no useful bound; never the case for real networks).
+pub fn gamma(n: usize) -> f64 {
+    let nu = n as f64 * UNIT_ROUNDOFF; // exact for n < 2^53: a power-of-two scaling
+    if nu >= 0.5 {
+        return f64::INFINITY;
+    }
+    div_up(nu, sub_down(1.0, nu))
+}
+
+/// An upper bound on `a + b`.
+#[inline]
+pub fn add_up(a: f64, b: f64) -> f64 {
+    up(a + b)
+}
+
+/// A lower bound on `a + b`.
+#[inline]
+pub fn add_down(a: f64, b: f64) -> f64 {
+    down(a + b)
+}
+
+/// An upper bound on `a − b`.
+#[inline]
+pub fn sub_up(a: f64, b: f64) -> f64 {
+    up(a - b)
+}
+
+/// A lower bound on `a − b`.
+#[inline]
+pub fn sub_down(a: f64, b: f64) -> f64 {
+    down(a - b)
+}
+
+/// An upper bound on `a · b`.
+#[inline]
+pub fn mul_up(a: f64, b: f64) -> f64 {
+    up(a * b)
+}
+
+/// A lower bound on `a · b`.
+#[inline]
+pub fn mul_down(a: f64, b: f64) -> f64 {
+    down(a * b)
+}
+
+/// An upper bound on `a / b`.
+#[inline]
+pub fn div_up(a: f64, b: f64) -> f64 {
+    up(a / b)
+}
+
+/// A lower bound on `a / b`.
+#[inline]
+pub fn div_down(a: f64, b: f64) -> f64 {
+    down(a / b)
+}
+
+/// The next float above a round-to-nearest result: an upper bound of the exact result of the
+/// one operation that produced `x`. NaN becomes +∞ (the trivial upper bound).
+#[inline]
+pub fn up(x: f64) -> f64 {
+    if x.is_nan() {
+        f64::INFINITY
+    } else {
+        x.next_up()
+    }
+}
+
+/// The next float below a round-to-nearest result. NaN becomes −∞ (the trivial lower bound).
+#[inline]
+pub fn down(x: f64) -> f64 {
+    if x.is_nan() {
+        f64::NEG_INFINITY
+    } else {
+        x.next_down()
+    }
+}
+
+/// Upper bound on the exact value of a sum of `n` non-negative products whose round-to-nearest
+/// value is `s`. From `|s − S| ≤ γ_n S + n η`: `S ≤ (s + n η) / (1 − γ_n) ≤ (s + n η)(1 + 2γ_n)`
+/// for `γ_n ≤ 1/2`; every operation rounded up.
+#[inline]
+pub fn inflate_sum(s: f64, n: usize) -> f64 {
+    mul_up(add_up(s, n as f64 * ETA), add_up(1.0, 2.0 * gamma(n)))
+}
+
+/// Upper bound on the rounding error of an `n`-term sum of products whose absolute values sum
+/// (computed in round-to-nearest) to `abs_sum`: `γ_n · inflate_sum(abs_sum) + n η`, rounded up.
+#[inline]
+pub fn dot_error(abs_sum: f64, n: usize) -> f64 {
+    add_up(mul_up(gamma(n), inflate_sum(abs_sum, n)), n as f64 * ETA)
+}
+
+/// `Σ |a_i| |b_i|` computed in round-to-nearest and rounded up to a true upper bound.
+pub fn abs_dot_up(a: &[f64], b: &[f64]) -> f64 {
+    let s: f64 = a.iter().zip(b).map(|(x, y)| (x * y).abs()).sum();
+    inflate_sum(s, a.len())
+}
+
+/// A rigorous lower bound of `Σ a_i b_i`.
+pub fn dot_down(a: &[f64], b: &[f64]) -> f64 {
+    let s: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let abs: f64 = a.iter().zip(b).map(|(x, y)| (x * y).abs()).sum();
+    sub_down(s, dot_error(abs, a.len()))
+}
+
+/// A rigorous upper bound of `Σ a_i b_i`.
+pub fn dot_up(a: &[f64], b: &[f64]) -> f64 {
+    let s: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let abs: f64 = a.iter().zip(b).map(|(x, y)| (x * y).abs()).sum();
+    add_up(s, dot_error(abs, a.len()))
+}
+
+/// Centre and radius of `[lo, hi]` with `[c − r, c + r] ⊇ [lo, hi]` (both finite), computed so
+/// that the enclosure holds in floating point.
+pub fn centre_radius(lo: f64, hi: f64) -> (f64, f64) {
+    let c = lo + 0.5 * (hi - lo);
+    let c = if c.is_finite() {
+        c
+    } else {
+        0.5 * lo + 0.5 * hi
+    };
+    let r = sub_up(hi, c).max(sub_up(c, lo)).max(0.0);
+    (c, r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use num_rational::BigRational;
+    use num_traits::{FromPrimitive, Signed};
+    use proptest::prelude::*;
+
+    fn q(x: f64) -> BigRational {
+        BigRational::from_f64(x).unwrap()
+    }
+
+    #[test]
+    fn gamma_is_monotone_and_small() {
+        assert!(gamma(1) > UNIT_ROUNDOFF);
+        assert!(gamma(10) < gamma(11));
+        assert!(gamma(1_000_000) < 1e-9);
+        assert_eq!(gamma(1 << 53), f64::INFINITY);
+    }
+
+    #[test]
+    fn nan_becomes_trivial_bound() {
+        assert_eq!(up(f64::NAN), f64::INFINITY);
+        assert_eq!(down(f64::NAN), f64::NEG_INFINITY);
+    }
+
+    proptest! {
+        #[test]
+        fn single_ops_enclose_the_exact_result(a in -1e30f64..1e30, b in -1e30f64..1e30) {
+            prop_assert!(q(add_down(a, b)) <= q(a) + q(b));
+            prop_assert!(q(add_up(a, b)) >= q(a) + q(b));
+            prop_assert!(q(mul_down(a, b)) <= q(a) * q(b));
+            prop_assert!(q(mul_up(a, b)) >= q(a) * q(b));
+            if b != 0.0 {
+                prop_assert!(q(div_down(a, b)) <= q(a) / q(b));
+                prop_assert!(q(div_up(a, b)) >= q(a) / q(b));
+            }
+        }
+
+        #[test]
+        fn dots_enclose_the_exact_dot(
+            v in proptest::collection::vec((-1e6f64..1e6, -1e6f64..1e6, -8i32..8), 1..64)
+        ) {
+            // Mixed magnitudes provoke cancellation.
+            let a: Vec<f64> = v.iter().map(|(x, _, e)| x * 10f64.powi(*e)).collect();
+            let b: Vec<f64> = v.iter().map(|(_, y, _)| *y).collect();
+            let exact = a.iter().zip(&b).fold(q(0.0), |s, (x, y)| s + q(*x) * q(*y));
+            prop_assert!(q(dot_down(&a, &b)) <= exact);
+            prop_assert!(q(dot_up(&a, &b)) >= exact);
+            let abs_exact = a.iter().zip(&b).fold(q(0.0), |s, (x, y)| s + (q(*x) * q(*y)).abs());
+            prop_assert!(q(abs_dot_up(&a, &b)) >= abs_exact);
+        }
+
+        #[test]
+        fn centre_radius_encloses(lo in -1e300f64..1e300, w in 0f64..1e300) {
+            let hi = lo + w;
+            prop_assume!(hi.is_finite());
+            let (c, r) = centre_radius(lo, hi);
+            prop_assert!(q(c) - q(r) <= q(lo));
+            prop_assert!(q(c) + q(r) >= q(hi));
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! CROWN: backward linear relaxation with CROWN intermediate bounds.
+//!
+//! The pre-activation bounds (the inputs of ReLU-family nodes) are computed in topological
+//! order, as auto_LiRPA's default does: first an interval step from the current bounds of the
+//! node's inputs; the neurons it leaves unstable (`l < 0 < u`) then get CROWN bounds, a backward
+//! pass from each of them to the input (if more than 90% are unstable, every neuron of the
+//! layer gets one). The CROWN bounds replace the interval step for those neurons. A value whose
+//! ancestors hold no relaxed node is an affine image of the box and its interval is already
+//! exact, so no backward pass is spent on it.
+//!
+//! The final bounds come from one backward pass from the output rows (identity, negated
+//! identity, and the specification rows), and are intersected with the interval step through
+//! the last layer (never looser than IBP on the same intermediate bounds).
+
+use std::collections::HashMap;
+
+use ndarray::Array2;
+
+use super::{ibp, target_of, BoxBounds};
+use crate::bounds::ops::{self, Accum};
+use crate::bounds::rounding::{abs_dot_up, add_down, add_up, mul_up, ETA, UNIT_ROUNDOFF};
+use crate::bounds::Interval;
+use crate::error::Result;
+use crate::ir::{Graph, ValueId};
+
+/// Share of unstable neurons above which every neuron of a layer gets a CROWN bound.
+const DENSE_FRACTION: f64 = 0.9;
+
+/// Per-problem engine state: the best known enclosure of every value.
+pub struct State<'g> {
+    graph: &'g Graph,
+    input: ValueId,
+    output: ValueId,
+    /// Enclosures of every value (interval steps, refined by CROWN at pre-activations).
+    pub bounds: Vec<Option<Interval>>,
+}
+
+impl<'g> State<'g> {
+    /// Computes every intermediate bound for the box `input`.
+    pub fn new(graph: &'g Graph, input: &Interval) -> Result<State<'g>> {
+        let (x, out) = target_of(graph)?;
+        let mut st = State {
+            graph,
+            input: x,
+            output: out,
+            bounds: vec![None; graph.values.len()],
+        };
+        st.bounds[x.0] = Some(input.clone());
+        let mut needs_crown = vec![false; graph.values.len()];
+        let mut relaxed_above = vec![false; graph.values.len()];
+        for node in &graph.nodes {
+            if ops::is_relaxed(&node.op) {
+                needs_crown[node.inputs[0].0] = true;
+            }
+        }
+        for (k, node) in graph.nodes.iter().enumerate() {
+            let ins: Vec<&Interval> = node
+                .inputs
+                .iter()
+                .map(|v| st.bounds[v.0].as_ref().expect("topological order"))
+                .collect();
+            let mut b = ops::interval(graph, node, &ins)?;
+            let v = node.output;
+            relaxed_above[v.0] =
+                ops::is_relaxed(&node.op) || node.inputs.iter().any(|i| relaxed_above[i.0]);
+            if needs_crown[v.0] && relaxed_above[v.0] {
+                let unstable: Vec<usize> = (0..b.len())
+                    .filter(|&j| b.lo[j] < 0.0 && b.hi[j] > 0.0)
+                    .collect();
+                let chosen: Vec<usize> = if unstable.len() as f64 > DENSE_FRACTION * b.len() as f64
+                {
+                    (0..b.len()).collect()
+                } else {
+                    unstable
+                };
+                if !chosen.is_empty() {
+                    let (lo, hi) = st.crown_neurons(k, v, &chosen, b.len())?;
+                    for (n, &j) in chosen.iter().enumerate() {
+                        b.lo[j] = lo[n];
+                        b.hi[j] = hi[n];
+                    }
+                }
+            }
+            st.bounds[v.0] = Some(b);
+        }
+        Ok(st)
+    }
+
+    /// CROWN lower and upper bounds of the neurons `idx` of value `v` (produced by node `k`).
+    fn crown_neurons(
+        &self,
+        k: usize,
+        v: ValueId,
+        idx: &[usize],
+        n: usize,
+    ) -> Result<(Vec<f64>, Vec<f64>)> {
+        let r = idx.len();
+        let mut c = Array2::zeros((2 * r, n));
+        for (row, &j) in idx.iter().enumerate() {
+            c[(row, j)] = 1.0;
+            c[(r + row, j)] = -1.0;
+        }
+        let lower = self.backward_lower(k, v, c)?;
+        let lo = lower[..r].to_vec();
+        let hi = lower[r..].iter().map(|x| -x).collect();
+        Ok((lo, hi))
+    }
+
+    /// Sound lower bounds of `c_i · v` for each row, by a full backward pass from node `k`
+    /// (the producer of `v`) to the graph input.
+    pub fn backward_lower(&self, k: usize, v: ValueId, c: Array2<f64>) -> Result<Vec<f64>> {
+        let g = self.graph;
+        let rows = c.nrows();
+        let mut lams: HashMap<usize, Array2<f64>> = HashMap::new();
+        lams.insert(v.0, c);
+        let mut acc = Accum::new(rows);
+        for node in g.nodes[..=k].iter().rev() {
+            let Some(lam) = lams.remove(&node.output.0) else {
+                continue;
+            };
+            let ins: Vec<&Interval> = node
+                .inputs
+                .iter()
+                .map(|i| self.bounds[i.0].as_ref().expect("computed before"))
+                .collect();
+            let outs = ops::backward(g, node, &lam, &ins, None, &mut acc)?;
+            for (inp, l) in node.inputs.iter().zip(outs) {
+                match lams.get_mut(&inp.0) {
+                    Some(existing) => {
+                        *existing += &l;
+                        // The sum is rounded: charge 2u Σ |sum| m per row.
+                        let m = self.bounds[inp.0].as_ref().expect("computed").magnitude();
+                        for (i, row) in existing.rows().into_iter().enumerate() {
+                            let e = mul_up(2.0 * UNIT_ROUNDOFF, abs_dot_up(&row.to_vec(), &m));
+                            acc.charge(i, add_up(e, m.len() as f64 * ETA));
+                        }
+                    }
+                    None => {
+                        lams.insert(inp.0, l);
+                    }
+                }
+            }
+        }
+        // Everything left hangs on graph inputs (or on values no node produces).
+        let mut total = vec![0.0; rows];
+        let mut first = true;
+        let zero = Accum::new(rows);
+        for (vid, lam) in lams {
+            let b = self.bounds[vid].as_ref().expect("input bounds");
+            debug_assert!(vid == self.input.0 || g.producer(ValueId(vid)).is_none());
+            let part = ops::concretize_lower(&lam, b, if first { &acc } else { &zero });
+            first = false;
+            for (t, p) in total.iter_mut().zip(part) {
+                *t = add_down(*t, p);
+            }
+        }
+        if first {
+            // No coefficient reached the input: the objective is a constant.
+            let part = ops::concretize_lower(
+                &Array2::zeros((rows, 0)),
+                &Interval::new(vec![], vec![]),
+                &acc,
+            );
+            total = part;
+        }
+        Ok(total)
+    }
+
+    /// Final bounds of the outputs and of the rows of `c`.
+    pub fn bounds(&self, c: Option<&Array2<f64>>) -> Result<BoxBounds> {
+        let g = self.graph;
+        let out = self.output;
+        let n = g.value(out).size();
+        let spec_rows = c.map_or(0, |c| c.nrows());
+        let mut all = Array2::zeros((2 * n + spec_rows, n));
+        for j in 0..n {
+            all[(j, j)] = 1.0;
+            all[(n + j, j)] = -1.0;
+        }
+        if let Some(c) = c {
+            all.slice_mut(ndarray::s![2 * n.., ..]).assign(c);
+        }
+        let crown = match g.producer(out) {
+            Some(k) => self.backward_lower(k, out, all.clone())?,
+            // The output is the input itself.
+            None => ops::concretize_lower(
+                &all,
+                self.bounds[out.0].as_ref().expect("input"),
+                &Accum::new(all.nrows()),
+            ),
+        };
+        let step = ibp::folded_rows(g, &self.bounds, out, &all)?;
+        let best: Vec<f64> = crown.iter().zip(&step).map(|(a, b)| a.max(*b)).collect();
+        let outputs = Interval::new(
+            best[..n].to_vec(),
+            best[n..2 * n].iter().map(|x| -x).collect(),
+        );
+        Ok(BoxBounds {
+            outputs,
+            rows: best[2 * n..].to_vec(),
+        })
+    }
+}

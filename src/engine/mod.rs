@@ -1,0 +1,98 @@
+//! Bound engines: drive the per-op rules of `crate::bounds` over a whole graph.
+//!
+//! In: a graph (single input, single output, exact canonical level), an input box, and
+//! optionally a specification matrix `C` (one row `a` per atom `a·Y ≤ b`). Out: sound lower and
+//! upper bounds of every output, and sound lower bounds of every row `a·Y` (the C-matrix trick:
+//! rows are propagated directly, which is far tighter than combining output bounds).
+//!
+//! Methods: `ibp` (interval propagation; the last affine layer is folded with `C` as auto_LiRPA
+//! does), `crown` (backward linear relaxation, intermediate bounds by CROWN on the neurons an
+//! interval step leaves unstable, as auto_LiRPA's default). Engine state (pre-activation
+//! bounds) lives in [`crown::State`], never in the ops.
+
+pub mod crown;
+pub mod ibp;
+
+use ndarray::Array2;
+
+use crate::bounds::Interval;
+use crate::error::{Error, Result};
+use crate::ir::{Graph, Op, ValueId};
+
+/// A bound method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    Ibp,
+    Crown,
+}
+
+impl Method {
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Ibp => "ibp",
+            Method::Crown => "crown",
+        }
+    }
+}
+
+/// Bounds over one input box.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BoxBounds {
+    /// Lower and upper bound of every output scalar.
+    pub outputs: Interval,
+    /// Lower bound of every row of `C` applied to the outputs (empty without `C`).
+    pub rows: Vec<f64>,
+}
+
+/// The graph the engines accept: one input, one output, and a final Softmax stripped (bounds
+/// then refer to the logits). Returns the output value to bound.
+pub fn target_of(graph: &Graph) -> Result<(ValueId, ValueId)> {
+    if graph.inputs.len() != 1 || graph.outputs.len() != 1 {
+        return Err(Error::Invalid(format!(
+            "the bound engines need a model with one input and one output; this one has {} and {}",
+            graph.inputs.len(),
+            graph.outputs.len()
+        )));
+    }
+    let mut out = graph.outputs[0];
+    if let Some(k) = graph.producer(out) {
+        if let Op::Softmax { .. } = graph.nodes[k].op {
+            out = graph.nodes[k].inputs[0];
+        }
+    }
+    Ok((graph.inputs[0], out))
+}
+
+/// Computes bounds with `method` over `input`, for the outputs and the rows of `c`.
+pub fn compute(
+    graph: &Graph,
+    method: Method,
+    input: &Interval,
+    c: Option<&Array2<f64>>,
+) -> Result<BoxBounds> {
+    let (x, _) = target_of(graph)?;
+    if input.len() != graph.value(x).size() {
+        return Err(Error::Invalid(format!(
+            "the input box has {} dimensions, the model input has {}",
+            input.len(),
+            graph.value(x).size()
+        )));
+    }
+    if let Some((i, _)) = input
+        .lo
+        .iter()
+        .zip(&input.hi)
+        .enumerate()
+        .find(|(_, (l, h))| !(l.is_finite() && h.is_finite() && l <= h))
+    {
+        return Err(Error::Invalid(format!(
+            "input dimension {i} has no finite, non-empty range [{}, {}]",
+            input.lo[i], input.hi[i]
+        )));
+    }
+    match method {
+        Method::Ibp => ibp::bounds(graph, input, c),
+        Method::Crown => crown::State::new(graph, input)?.bounds(c),
+    }
+}
