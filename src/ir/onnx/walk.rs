@@ -70,7 +70,9 @@ pub fn import_graph(g: &GraphProto, opset: i64, path: &Path) -> Result<Imported>
         ctx.env.insert(vi.name.clone(), Val::Dyn(id));
     }
     let order = topological_order(g, &ctx.env, path)?;
-    for node in &g.node {
+    // Shape reads only the static shape of its input, so it does not count as a reader (a
+    // MatMul whose result is also measured by Shape may still take the following Add's bias).
+    for node in g.node.iter().filter(|n| n.op_type != "Shape") {
         for name in node.input.iter().filter(|n| !n.is_empty()) {
             *ctx.readers.entry(name.clone()).or_insert(0) += 1;
         }
@@ -135,6 +137,7 @@ fn qualified_op(node: &super::pb::NodeProto) -> String {
 /// Dispatches one node to its op family.
 fn translate(ctx: &mut Ctx, node: &NodeRef, op: &str) -> Result<()> {
     match op {
+        "" => Err(ctx.err(node, "the node has no op_type")),
         "Gemm" => linear::gemm(ctx, node),
         "MatMul" => linear::matmul(ctx, node),
         "Add" | "Sub" | "Mul" | "Div" => elementwise::arithmetic(ctx, node),
@@ -262,7 +265,7 @@ fn topological_order(
                 index: i,
             }
             .context(),
-            "the node is part of a cycle",
+            "the node is on a cycle of node dependencies (or reads from one)",
         ));
     }
     Ok(order)
