@@ -1,1 +1,67 @@
-//! VNN-LIB properties (being written).
+//! VNN-LIB properties: parse a `.vnnlib` file into a normalised [`Spec`].
+//!
+//! In: VNN-LIB text (the VNN-COMP subset of SMT-LIB). Out: a [`Spec`] — a list of input boxes,
+//! each with an unsafe DNF of linear atoms `a·Y <= b` over the outputs, every number held both
+//! exactly and as an outward-rounded `f64`. The work is split in rooms: [`sexpr`] reads
+//! parenthesised text with spans, [`vnnlib`] checks commands and classifies atoms,
+//! `normalize` expands the asserts into boxes and DNFs, [`model`] holds the result and its
+//! evaluation, [`rational`] does exact decimals and directed rounding, and `print` writes a
+//! `Spec` back as VNN-LIB. Every failure is an [`Error::Parse`] with file, line and column;
+//! no input makes the parser panic or recurse without bound.
+
+pub mod model;
+mod normalize;
+mod print;
+pub mod rational;
+pub mod sexpr;
+pub mod vnnlib;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+pub use model::{
+    Atom, Conjunction, InputBox, InputRange, Region, RegionSummary, Spec, SpecSummary,
+};
+pub use normalize::{MAX_DISJUNCTS, MAX_LEAF_REFS};
+pub use sexpr::MAX_DEPTH;
+
+use crate::error::{Error, Location, Result};
+
+/// A remark about a property that parsed (e.g. a strict `<` read as `<=`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Note {
+    pub location: Location,
+    pub message: String,
+}
+
+/// Reads and parses the VNN-LIB file at `path`.
+pub fn load(path: &Path) -> Result<Spec> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    parse(&text, path)
+}
+
+/// Parses VNN-LIB `text`; `path` is only used in error messages. Total on any `&str`: returns
+/// `Ok` or `Error::Parse`, never panics (a fuzz target may call it directly).
+pub fn parse(text: &str, path: &Path) -> Result<Spec> {
+    parse_with_notes(text, path).map(|(spec, _)| spec)
+}
+
+/// [`parse`], also returning the remarks a user may want to see (`beacons inspect`).
+pub fn parse_with_notes(text: &str, path: &Path) -> Result<(Spec, Vec<Note>)> {
+    let located =
+        |e: sexpr::LocatedError| Error::parse(path, Location::of_offset(text, e.offset), e.message);
+    let items = sexpr::read_all(text).map_err(located)?;
+    let parsed = vnnlib::parse_commands(text, &items).map_err(located)?;
+    let spec = normalize::normalize(text, &parsed).map_err(located)?;
+    let notes = parsed
+        .notes
+        .iter()
+        .map(|n| Note {
+            location: Location::of_offset(text, n.offset),
+            message: n.message.clone(),
+        })
+        .collect();
+    Ok((spec, notes))
+}
