@@ -56,7 +56,7 @@ fn onnx_files(dir: &Path, recursive: bool) -> Vec<PathBuf> {
 /// Runs the model in tract on one sample (all inputs concatenated) and returns the
 /// concatenated, flattened outputs.
 fn tract_forward(
-    plan: &TypedRunnableModel,
+    plan: &std::sync::Arc<TypedRunnableModel>,
     shapes: &[Vec<usize>],
     sample: &[f32],
 ) -> TractResult<Vec<f64>> {
@@ -72,7 +72,7 @@ fn tract_forward(
     let mut flat = Vec::new();
     for o in outputs {
         let o = o.cast_to::<f32>()?;
-        flat.extend(o.as_slice::<f32>()?.iter().map(|&v| v as f64));
+        flat.extend(o.to_plain_array_view::<f32>()?.iter().map(|&v| v as f64));
     }
     Ok(flat)
 }

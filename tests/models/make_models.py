@@ -95,10 +95,10 @@ def matmul_add_relu():
 def gemm_alpha_beta():
     """(c) Gemm with alpha, beta != 1 and transA; a row bias C and a full C."""
     b = Builder(3)
-    h = b.node("Gemm", ["x", b.weight("B", 3, 4), b.weight("C", 1, 4)], alpha=0.3, beta=2.5, transA=1)
+    h = b.node("Gemm", ["x", b.weight("B", 3, 4, scale=2), b.weight("C", 1, 4)], alpha=0.3, beta=2.5, transA=1)
     h = b.node("Relu", [h])
-    y = b.node("Gemm", [h, b.weight("B2", 2, 4), b.weight("C2", 1, 2)], alpha=-1.75, beta=0.1, transB=1)
-    y = b.node("Gemm", [y, b.weight("B3", 2, 2)], alpha=1.0)  # no C at all
+    y = b.node("Gemm", [h, b.weight("B2", 2, 4, scale=2), b.weight("C2", 1, 2)], alpha=-1.75, beta=0.1, transB=1)
+    y = b.node("Gemm", [y, b.weight("B3", 2, 2, scale=2)], alpha=1.0)  # no C at all
     save(b, "gemm_alpha_beta.onnx", [tensor("x", [3, 1])], [tensor(y, [1, 2])], 13)
 
 
@@ -208,14 +208,19 @@ def shape_plumbing(opset):
 
 def reshape_variants(opset):
     """(i) The same small network in opsets 9, 13 and 21: Reshape with 0 and -1 (allowzero=0
-    written explicitly from 14), Squeeze without axes, Unsqueeze, Dropout."""
+    written explicitly from 14), Unsqueeze with a negative axis, Squeeze (without axes from
+    13), Dropout (ratio attribute before 12)."""
     b = Builder(9)
     h = b.node("Reshape", ["x", b.const("s1", np.array([0, 2, -1], np.int64))], **({"allowzero": 0} if opset >= 14 else {}))
     if opset < 13:
         h = b.node("Unsqueeze", [h], axes=[-1])
     else:
         h = b.node("Unsqueeze", [h, b.const("ax", np.array([-1], np.int64))])
-    h = b.node("Squeeze", [h])  # all unit axes: [1, 2, 3, 1] -> [2, 3]
+    if opset < 13:
+        # tract 0.23 insists on `axes` before opset 13 (ONNX does not), so spell them out here.
+        h = b.node("Squeeze", [h], axes=[0, 3])
+    else:
+        h = b.node("Squeeze", [h])  # all unit axes: [1, 2, 3, 1] -> [2, 3]
     h = b.node("Dropout", [h], **({"ratio": 0.1} if opset < 12 else {}))
     h = b.node("Gemm", [h, b.weight("w", 3, 4), b.weight("c", 4)])
     h = b.node("Reshape", [h, b.const("s2", np.array([1, -1], np.int64))])

@@ -246,3 +246,106 @@ pub fn fuse_bias(
     ctx.set(node, 0, Val::Dyn(x));
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::onnx::pb;
+    use prost::Message;
+
+    #[test]
+    fn exact_scale_folds_only_exact_products() {
+        let a = ArrayD::from_shape_vec(ndarray::IxDyn(&[2]), vec![0.1f32 as f64, 3.0]).unwrap();
+        assert!(
+            exact_scale(&a, 0.3f32 as f64).is_some(),
+            "f32 × f32 is exact in f64"
+        );
+        let d = ArrayD::from_shape_vec(ndarray::IxDyn(&[1]), vec![0.1]).unwrap();
+        assert!(exact_scale(&d, 0.1).is_none(), "0.1 × 0.1 rounds in f64");
+        let tiny = ArrayD::from_shape_vec(ndarray::IxDyn(&[1]), vec![1e-300]).unwrap();
+        assert!(
+            exact_scale(&tiny, 1e-10).is_none(),
+            "an underflowing product is not exact"
+        );
+    }
+
+    /// A DOUBLE Gemm whose alpha·B and beta·C round: the scales must stay separate nodes and the
+    /// graph must still compute alpha·x·B + beta·C.
+    #[test]
+    fn inexact_scales_stay_nodes() {
+        let b = [0.1, 0.7, -0.3, 1e-3];
+        let c = [0.2, -0.9];
+        let tensor = |name: &str, dims: Vec<i64>, data: &[f64]| pb::TensorProto {
+            name: name.into(),
+            dims,
+            data_type: 11,
+            double_data: data.to_vec(),
+            ..Default::default()
+        };
+        let float_attr = |name: &str, f: f32| pb::AttributeProto {
+            name: name.into(),
+            r#type: pb::attribute_proto::AttributeType::Float as i32,
+            f,
+            ..Default::default()
+        };
+        let info = |name: &str, dims: &[i64]| pb::ValueInfoProto {
+            name: name.into(),
+            r#type: Some(pb::TypeProto {
+                value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                    elem_type: 11,
+                    shape: Some(pb::TensorShapeProto {
+                        dim: dims
+                            .iter()
+                            .map(|&d| pb::tensor_shape_proto::Dimension {
+                                value: Some(pb::tensor_shape_proto::dimension::Value::DimValue(d)),
+                                ..Default::default()
+                            })
+                            .collect(),
+                    }),
+                })),
+                ..Default::default()
+            }),
+        };
+        let model = pb::ModelProto {
+            ir_version: 7,
+            opset_import: vec![pb::OperatorSetIdProto {
+                domain: String::new(),
+                version: 13,
+            }],
+            graph: Some(pb::GraphProto {
+                node: vec![pb::NodeProto {
+                    input: vec!["x".into(), "B".into(), "C".into()],
+                    output: vec!["y".into()],
+                    op_type: "Gemm".into(),
+                    attribute: vec![float_attr("alpha", 0.1), float_attr("beta", 0.3)],
+                    ..Default::default()
+                }],
+                initializer: vec![tensor("B", vec![2, 2], &b), tensor("C", vec![2], &c)],
+                input: vec![info("x", &[1, 2])],
+                output: vec![info("y", &[1, 2])],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let m = crate::ir::onnx::load_bytes(&model.encode_to_vec(), std::path::Path::new("g.onnx"))
+            .unwrap();
+        let h = m.graph.op_histogram();
+        assert_eq!(h["MulConst"], 2, "{}", m.graph);
+        assert_eq!(h["DivConst"], 1);
+        let x = [0.5, -2.0];
+        let (alpha, beta) = (0.1f32 as f64, 0.3f32 as f64);
+        let want: Vec<f64> = (0..2)
+            .map(|j| alpha * (x[0] * b[j] + x[1] * b[2 + j]) + beta * c[j])
+            .collect();
+        let got = crate::eval::forward_f64(
+            &m.graph,
+            ndarray::Array2::from_shape_vec((1, 2), x.to_vec())
+                .unwrap()
+                .view(),
+        )
+        .unwrap();
+        for j in 0..2 {
+            assert!((got[[0, j]] - want[j]).abs() < 1e-12, "{got:?} vs {want:?}");
+        }
+    }
+}
