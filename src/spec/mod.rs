@@ -55,12 +55,27 @@ pub fn parse_with_notes(text: &str, path: &Path) -> Result<(Spec, Vec<Note>)> {
     let items = sexpr::read_all(text).map_err(located)?;
     let parsed = vnnlib::parse_commands(text, &items).map_err(located)?;
     let spec = normalize::normalize(text, &parsed).map_err(located)?;
-    let notes = parsed
-        .notes
-        .iter()
-        .map(|n| Note {
-            location: Location::of_offset(text, n.offset),
-            message: n.message.clone(),
+    // One note per distinct message, at its first occurrence, with a count of the others.
+    let mut notes: Vec<(Note, usize)> = Vec::new();
+    for n in &parsed.notes {
+        match notes.iter_mut().find(|(note, _)| note.message == n.message) {
+            Some((_, count)) => *count += 1,
+            None => notes.push((
+                Note {
+                    location: Location::of_offset(text, n.offset),
+                    message: n.message.clone(),
+                },
+                1,
+            )),
+        }
+    }
+    let notes = notes
+        .into_iter()
+        .map(|(mut note, count)| {
+            if count > 1 {
+                note.message = format!("{} ({count} occurrences)", note.message);
+            }
+            note
         })
         .collect();
     Ok((spec, notes))

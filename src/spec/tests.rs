@@ -73,7 +73,7 @@ fn declarations_in_any_order() {
 #[test]
 fn reversed_bounds_and_scaled_variables() {
     let body = "(assert (>= 1 X_0))(assert (<= 0 X_0))(assert (<= (* 2 X_1) 1))\
-                (assert (>= (- X_1) 0.5))(assert (<= 3 (+ Y_0 1)))";
+                (assert (<= (- X_1) 0.5))(assert (<= 3 (+ Y_0 1)))";
     let s = ok(&with_decls(body));
     let b = &s.regions[0].input;
     assert_eq!(b.lower_exact, vec![q(0, 1), q(-1, 2)]);
@@ -120,8 +120,13 @@ fn strict_comparisons_are_closed_with_a_note() {
         "Y_0 - Y_1 <= 0"
     );
     assert_eq!(notes.len(), 1);
-    assert_eq!(notes[0].location.line, 5);
+    assert_eq!(notes[0].location.line, 9);
     assert!(notes[0].message.contains("strict `<` is read as `<=`"));
+    let text = with_decls(&format!("{BOX}(assert (> Y_0 Y_1))(assert (> Y_0 1))(assert (< Y_0 2))"));
+    let (_, notes) = parse_with_notes(&text, Path::new("t")).unwrap();
+    assert_eq!(notes.len(), 2);
+    assert!(notes[0].message.ends_with("(2 occurrences)"), "{}", notes[0].message);
+    assert_eq!(notes[0].location.column, 1);
 }
 
 #[test]
@@ -367,7 +372,7 @@ fn box_error_messages() {
         error(&with_decls(
             "(assert (<= X_1 1))(assert (>= X_1 0))\n(assert (<= X_0 0.5))\n(assert (>= X_0 0.6))"
         )),
-        "7:1: X_0 has lower bound 0.6 above its upper bound 0.5 (set at 6:1); the input region is empty"
+        "7:9: X_0 has lower bound 0.6 above its upper bound 0.5 (set at 6:9); the input region is empty"
     );
     assert_eq!(
         error(&with_decls(
@@ -386,7 +391,7 @@ fn dnf_blow_up_is_refused() {
         .collect();
     let message = error(&with_decls(&format!("{BOX}{body}")));
     assert!(
-        message.starts_with("22:9: the property expands to more than 100000 disjuncts"),
+        message.starts_with("25:9: the property expands to more than 100000 disjuncts"),
         "{message}"
     );
 }

@@ -101,6 +101,7 @@ fn err<T>(span: Span, message: impl Into<String>) -> Result<T, LocatedError> {
 
 /// Parses the top-level commands.
 pub fn parse_commands(text: &str, items: &[Sexp<'_>]) -> Result<Parsed, LocatedError> {
+    check_commands(items)?;
     let vars = declarations(text, items)?;
     let mut parser = Parser {
         vars: &vars.by_name,
@@ -110,14 +111,9 @@ pub fn parse_commands(text: &str, items: &[Sexp<'_>]) -> Result<Parsed, LocatedE
     let mut asserts = Vec::new();
     for item in items {
         let SexpKind::List(parts) = &item.kind else {
-            return err(
-                item.span,
-                format!("expected `(` to start a command, found {}", item.describe()),
-            );
+            continue;
         };
-        match item.head() {
-            Some("declare-const" | "declare-fun") => {}
-            Some("assert") => {
+        if item.head() == Some("assert") {
                 if parts.len() != 2 {
                     return err(
                         item.span,
@@ -127,18 +123,7 @@ pub fn parse_commands(text: &str, items: &[Sexp<'_>]) -> Result<Parsed, LocatedE
                         ),
                     );
                 }
-                asserts.push(parser.formula(&parts[1])?);
-            }
-            Some("set-logic" | "set-info" | "set-option" | "check-sat" | "get-model" | "exit") => {}
-            _ => {
-                return err(
-                    item.span,
-                    format!(
-                        "unknown command {}; expected `(declare-const` or `(assert`",
-                        item.describe()
-                    ),
-                )
-            }
+            asserts.push(parser.formula(&parts[1])?);
         }
     }
     Ok(Parsed {
@@ -149,6 +134,37 @@ pub fn parse_commands(text: &str, items: &[Sexp<'_>]) -> Result<Parsed, LocatedE
         leaves: parser.leaves,
         notes: parser.notes,
     })
+}
+
+/// Every top-level item must be a known command.
+fn check_commands(items: &[Sexp<'_>]) -> Result<(), LocatedError> {
+    for item in items {
+        match (&item.kind, item.head()) {
+            (SexpKind::Atom(_), _) => {
+                return err(
+                    item.span,
+                    format!("expected `(` to start a command, found {}", item.describe()),
+                )
+            }
+            (
+                SexpKind::List(_),
+                Some(
+                    "declare-const" | "declare-fun" | "assert" | "set-logic" | "set-info"
+                    | "set-option" | "check-sat" | "get-model" | "exit",
+                ),
+            ) => {}
+            (SexpKind::List(_), _) => {
+                return err(
+                    item.span,
+                    format!(
+                        "unknown command {}; expected `(declare-const` or `(assert`",
+                        item.describe()
+                    ),
+                )
+            }
+        }
+    }
+    Ok(())
 }
 
 struct Declarations<'a> {
