@@ -99,9 +99,9 @@ pub fn linear(x: &XT, w: &Array2<f64>, b: Option<&Array1<f64>>) -> R<XT> {
     let rows = lo.len() / inp.max(1);
     let mut parts = Vec::with_capacity(rows * out);
     for r in 0..rows {
-        for o in 0..out {
+        for (o, bo) in bq.iter().enumerate() {
             let terms = (0..inp).map(|i| (o * inp + i, r * inp + i));
-            parts.push(affine(&wq, terms, bq[o].clone(), &lo, hi.as_deref()));
+            parts.push(affine(&wq, terms, bo.clone(), &lo, hi.as_deref()));
         }
     }
     if let Some(l) = shape.last_mut() {
@@ -161,7 +161,7 @@ pub fn conv(x: &XT, c: &Conv2d) -> R<XT> {
     let hi: Option<Vec<&Q>> = x.hi.as_ref().map(|a| a.iter().collect());
     let mut parts = Vec::with_capacity(n * oc * ho * wo);
     for img in 0..n {
-        for o in 0..oc {
+        for (o, bo) in bq.iter().enumerate() {
             let gi = o / og;
             for oi in 0..ho {
                 for oj in 0..wo {
@@ -187,7 +187,7 @@ pub fn conv(x: &XT, c: &Conv2d) -> R<XT> {
                     parts.push(affine(
                         &wq,
                         terms.into_iter(),
-                        bq[o].clone(),
+                        bo.clone(),
                         &lo,
                         hi.as_deref(),
                     ));
@@ -303,7 +303,7 @@ fn bcast(a: &ArrayD<Q>, b: &ArrayD<Q>, f: impl Fn(&Q, &Q) -> Q) -> R<ArrayD<Q>> 
     let b = b
         .broadcast(IxDyn(&shape))
         .ok_or("shapes do not broadcast")?;
-    Ok(Zip::from(&a).and(&b).map_collect(|p, q| f(p, q)))
+    Ok(Zip::from(&a).and(&b).map_collect(f))
 }
 
 fn const_q(c: &ArrayD<f64>) -> R<ArrayD<Q>> {
