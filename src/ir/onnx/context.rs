@@ -11,9 +11,12 @@ use std::path::Path;
 use std::rc::Rc;
 
 use super::pb::{attribute_proto::AttributeType, AttributeProto, NodeProto};
-use super::tensor::{read_tensor, Const};
+use super::tensor::{checked_product, read_tensor, Const};
 use crate::error::{Error, Result};
 use crate::ir::{Graph, Op, ValueId};
+
+/// Largest number of elements per sample any computed value may have.
+pub const MAX_VALUE_ELEMENTS: usize = 1 << 36;
 
 /// What an ONNX value name stands for during import.
 #[derive(Clone, Debug)]
@@ -152,9 +155,19 @@ impl Ctx<'_> {
         out: &str,
     ) -> Result<ValueId> {
         let label = node.label();
-        self.graph
+        let v = self
+            .graph
             .add_node(label, op, inputs, out)
-            .map_err(|e| Error::model(self.path, node.context(), e))
+            .map_err(|e| Error::model(self.path, node.context(), e))?;
+        // Keep every later shape product far from overflow, and refuse empty tensors.
+        let shape = &self.graph.value(v).shape;
+        match checked_product(shape) {
+            Ok(n) if n > 0 && n <= MAX_VALUE_ELEMENTS => Ok(v),
+            _ => Err(self.err(
+                node,
+                format!("the result has shape {shape:?}, which is empty or too large"),
+            )),
+        }
     }
 
     /// Binds output `i` of the node to `v`.

@@ -6,9 +6,9 @@
 //! Softmax). This file decodes the protobuf and handles the model level; `walk` walks the graph
 //! in topological order and dispatches each node to its op family: `linear` (Gemm, MatMul),
 //! `elementwise` (arithmetic with constants, residual Add/Sub, activations, Softmax, Identity,
-//! Dropout), `conv` (Conv, BatchNormalization), `pool`, and `shape` (Reshape, Flatten,
-//! Transpose and the shape plumbing PyTorch emits, constant-folded at import). `tensor` reads
-//! `TensorProto`s.
+//! Dropout), `conv` (Conv, BatchNormalization), `pool`, `shape` (Reshape, Flatten,
+//! Squeeze, Unsqueeze, Transpose, Shape) and `fold` (the rest of the shape plumbing PyTorch
+//! emits, constant-folded at import). `tensor` reads `TensorProto`s.
 //!
 //! Nothing is ever silently dropped: an operator outside [`SUPPORTED`] is an
 //! `Error::UnsupportedOp`, and a supported operator used in a way beacons cannot represent
@@ -20,6 +20,7 @@
 mod context;
 mod conv;
 mod elementwise;
+mod fold;
 mod linear;
 mod pool;
 mod shape;

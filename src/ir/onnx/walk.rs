@@ -16,7 +16,7 @@ use super::pb::{
     tensor_shape_proto::dimension::Value as Dim, type_proto, GraphProto, ValueInfoProto,
 };
 use super::tensor::{checked_product, dtype, dtype_name, read_tensor};
-use super::{conv, elementwise, linear, pool, shape, SUPPORTED};
+use super::{conv, elementwise, fold, linear, pool, shape, SUPPORTED};
 use crate::error::{Error, Result};
 use crate::ir::Graph;
 
@@ -152,13 +152,13 @@ fn translate(ctx: &mut Ctx, node: &NodeRef, op: &str) -> Result<()> {
         "Flatten" => shape::flatten(ctx, node),
         "Transpose" => shape::transpose(ctx, node),
         "Squeeze" | "Unsqueeze" => shape::squeeze(ctx, node),
-        "Constant" => shape::constant(ctx, node),
+        "Constant" => fold::constant(ctx, node),
         "Shape" => shape::shape(ctx, node),
-        "Gather" => shape::gather(ctx, node),
-        "Concat" => shape::concat(ctx, node),
-        "Cast" => shape::cast(ctx, node),
-        "ConstantOfShape" => shape::constant_of_shape(ctx, node),
-        "Slice" => shape::slice(ctx, node),
+        "Gather" => fold::gather(ctx, node),
+        "Concat" => fold::concat(ctx, node),
+        "Cast" => fold::cast(ctx, node),
+        "ConstantOfShape" => fold::constant_of_shape(ctx, node),
+        "Slice" => fold::slice(ctx, node),
         _ => Err(Error::UnsupportedOp {
             path: ctx.path.to_path_buf(),
             op_type: op.to_string(),
