@@ -297,3 +297,54 @@ impl fmt::Display for Spec {
         Ok(())
     }
 }
+
+impl fmt::Display for SpecSummary {
+    /// A few indented lines for `beacons inspect`; long lists are shortened.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const SHOWN: usize = 10;
+        writeln!(f, "  inputs      {}", self.num_inputs)?;
+        writeln!(f, "  outputs     {}", self.num_outputs)?;
+        writeln!(f, "  input boxes {}", self.num_regions)?;
+        for (k, r) in self.regions.iter().enumerate().take(SHOWN) {
+            writeln!(
+                f,
+                "  box {:<7} unsafe if any of {} conjunction{} ({} atoms)",
+                k + 1,
+                r.disjuncts,
+                if r.disjuncts == 1 { "" } else { "s" },
+                r.atoms
+            )?;
+        }
+        if self.regions.len() > SHOWN {
+            writeln!(f, "  …           {} more boxes", self.regions.len() - SHOWN)?;
+        }
+        if self.input_ranges.len() <= SHOWN {
+            for (i, r) in self.input_ranges.iter().enumerate() {
+                writeln!(f, "  X_{i:<9} in [{}, {}]", r.lower, r.upper)?;
+            }
+        } else {
+            let lo = self
+                .input_ranges
+                .iter()
+                .map(|r| r.lower)
+                .fold(f64::INFINITY, f64::min);
+            let hi = self
+                .input_ranges
+                .iter()
+                .map(|r| r.upper)
+                .fold(f64::NEG_INFINITY, f64::max);
+            writeln!(
+                f,
+                "  X_0..X_{}  within [{lo}, {hi}]",
+                self.input_ranges.len() - 1
+            )?;
+        }
+        if !self.exact_coefficients {
+            writeln!(
+                f,
+                "  note        some output coefficients are not exact in f64"
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -122,10 +122,16 @@ fn strict_comparisons_are_closed_with_a_note() {
     assert_eq!(notes.len(), 1);
     assert_eq!(notes[0].location.line, 9);
     assert!(notes[0].message.contains("strict `<` is read as `<=`"));
-    let text = with_decls(&format!("{BOX}(assert (> Y_0 Y_1))(assert (> Y_0 1))(assert (< Y_0 2))"));
+    let text = with_decls(&format!(
+        "{BOX}(assert (> Y_0 Y_1))(assert (> Y_0 1))(assert (< Y_0 2))"
+    ));
     let (_, notes) = parse_with_notes(&text, Path::new("t")).unwrap();
     assert_eq!(notes.len(), 2);
-    assert!(notes[0].message.ends_with("(2 occurrences)"), "{}", notes[0].message);
+    assert!(
+        notes[0].message.ends_with("(2 occurrences)"),
+        "{}",
+        notes[0].message
+    );
     assert_eq!(notes[0].location.column, 1);
 }
 

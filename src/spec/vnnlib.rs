@@ -114,15 +114,15 @@ pub fn parse_commands(text: &str, items: &[Sexp<'_>]) -> Result<Parsed, LocatedE
             continue;
         };
         if item.head() == Some("assert") {
-                if parts.len() != 2 {
-                    return err(
-                        item.span,
-                        format!(
-                            "`(assert` takes exactly one formula, found {}",
-                            parts.len() - 1
-                        ),
-                    );
-                }
+            if parts.len() != 2 {
+                return err(
+                    item.span,
+                    format!(
+                        "`(assert` takes exactly one formula, found {}",
+                        parts.len() - 1
+                    ),
+                );
+            }
             asserts.push(parser.formula(&parts[1])?);
         }
     }
