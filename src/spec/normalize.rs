@@ -67,12 +67,13 @@ fn dnf(node: &Node) -> Result<Vec<Conj>, LocatedError> {
 /// The DNF of the conjunction of `children`, by distributing left to right.
 fn conjoin(children: &[Node]) -> Result<Vec<Conj>, LocatedError> {
     let mut acc: Vec<Conj> = vec![Vec::new()];
+    // Kept up to date so that a file of many top-level asserts stays linear.
+    let mut acc_refs = 0usize;
     for child in children {
         let d = dnf(child)?;
         if d.is_empty() {
             return Ok(Vec::new());
         }
-        let acc_refs: usize = acc.iter().map(Vec::len).sum();
         let d_refs: usize = d.iter().map(Vec::len).sum();
         let count = acc.len().saturating_mul(d.len());
         let refs = acc_refs
@@ -97,6 +98,7 @@ fn conjoin(children: &[Node]) -> Result<Vec<Conj>, LocatedError> {
             }
             acc = next;
         }
+        acc_refs = refs;
     }
     Ok(acc)
 }

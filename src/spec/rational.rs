@@ -329,6 +329,32 @@ mod tests {
         assert_eq!(next_up(-f64::from_bits(1)), 0.0);
     }
 
+    proptest::proptest! {
+        /// The directed roundings bracket the exact value, are adjacent or equal, and agree
+        /// with Rust's own correctly rounded decimal parser.
+        #[test]
+        fn rounding_agrees_with_std(
+            mantissa in -10_000_000_000i64..10_000_000_000,
+            frac in 0usize..12,
+            exp in -330i32..330,
+        ) {
+            let digits = mantissa.unsigned_abs().to_string();
+            let split = digits.len().saturating_sub(frac);
+            let sign = if mantissa < 0 { "-" } else { "" };
+            let text = format!("{sign}{}.{}e{exp}", &digits[..split], &digits[split..]);
+            let q = from_decimal(&text).unwrap();
+            let (lo, hi) = (round_down(&q), round_up(&q));
+            let std: f64 = text.parse().unwrap();
+            proptest::prop_assert_eq!(nearest(&q), std, "{}", text);
+            proptest::prop_assert!(lo == std || hi == std);
+            proptest::prop_assert!(from_f64(lo).is_none_or(|v| v <= q));
+            proptest::prop_assert!(from_f64(hi).is_none_or(|v| v >= q));
+            proptest::prop_assert!(lo == hi || next_up(lo) == hi, "{} {} {}", text, lo, hi);
+            proptest::prop_assert_eq!(lo == hi, is_exact_f64(&q));
+            proptest::prop_assert_eq!(from_decimal(&to_decimal(&q)), Some(q));
+        }
+    }
+
     #[test]
     fn decimals_print_exactly() {
         for text in [

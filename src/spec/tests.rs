@@ -132,7 +132,7 @@ fn strict_comparisons_are_closed_with_a_note() {
         "{}",
         notes[0].message
     );
-    assert_eq!(notes[0].location.column, 1);
+    assert_eq!(notes[0].location.column, 9);
 }
 
 #[test]
@@ -158,7 +158,6 @@ fn numbers_in_every_spelling() {
     assert_eq!(b.lower_exact, vec![q(-1, 2), q(-25, 1)]);
     let a = &s.regions[0].unsafe_outputs[0].atoms[0];
     assert_eq!(a.rhs_exact, q(1, 10));
-    assert!(a.rhs > 0.1 || a.rhs == 0.1 && rational::from_f64(0.1).unwrap() >= q(1, 10));
     assert!(rational::from_f64(a.rhs).unwrap() >= q(1, 10));
 }
 
@@ -171,7 +170,6 @@ fn f64_views_round_outward() {
     for i in 0..2 {
         assert!(rational::from_f64(b.lower[i]).unwrap() <= b.lower_exact[i]);
         assert!(rational::from_f64(b.upper[i]).unwrap() >= b.upper_exact[i]);
-        assert_eq!(rational::next_up(b.lower[i]) > b.lower[i], true);
     }
     assert_eq!(b.upper[0], rational::round_up(&q(1, 10)));
     let a = &s.regions[0].unsafe_outputs[0].atoms[0];
@@ -430,4 +428,26 @@ fn comments_and_odd_whitespace() {
     let s = ok(text);
     assert_eq!(s.regions[0].input.lower_exact[0], q(0, 1));
     assert_eq!(s.regions[0].input.upper_exact[0], q(1, 1));
+}
+
+#[test]
+fn many_inputs_parse_in_linear_time() {
+    // 20,000 inputs as 40,000 top-level asserts; a quadratic normalisation would crawl.
+    let n = 20_000;
+    let mut text = String::new();
+    for i in 0..n {
+        text.push_str(&format!("(declare-const X_{i} Real)\n"));
+    }
+    text.push_str("(declare-const Y_0 Real)\n(declare-const Y_1 Real)\n");
+    for i in 0..n {
+        text.push_str(&format!(
+            "(assert (<= X_{i} 0.5))\n(assert (>= X_{i} -0.5))\n"
+        ));
+    }
+    text.push_str("(assert (or (<= Y_0 Y_1) (>= Y_0 3)))\n");
+    let start = std::time::Instant::now();
+    let s = ok(&text);
+    assert_eq!(s.num_inputs, n);
+    assert_eq!(s.regions[0].unsafe_outputs.len(), 2);
+    assert!(start.elapsed().as_secs() < 20, "took {:?}", start.elapsed());
 }

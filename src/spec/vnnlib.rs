@@ -611,8 +611,9 @@ fn check_range(
     span: Span,
     what: impl FnOnce() -> String,
 ) -> Result<(), LocatedError> {
-    let max = rational::from_f64(f64::MAX).unwrap_or_default();
-    if q.abs() > max {
+    static MAX: std::sync::OnceLock<BigRational> = std::sync::OnceLock::new();
+    let max = MAX.get_or_init(|| rational::from_f64(f64::MAX).unwrap_or_default());
+    if q.abs() > *max {
         return err(
             span,
             format!(
