@@ -45,7 +45,8 @@ fn along(c: &ArrayD<f64>, shape: &[usize], axis: usize) -> Option<Vec<f64>> {
         .collect();
     let n = shape[axis];
     for (k, &d) in padded.iter().enumerate() {
-        if (k != axis && d != 1) || (k == axis && d != 1 && d != n) {
+        let allowed = d == 1 || (k == axis && d == n);
+        if !allowed {
             return None;
         }
     }

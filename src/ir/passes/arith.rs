@@ -23,7 +23,7 @@ use num_traits::{ToPrimitive, Zero};
 
 const U: f64 = f64::EPSILON / 2.0;
 /// The smallest positive subnormal, 2⁻¹⁰⁷⁴.
-const ETA: f64 = 4.9406564584124654e-324;
+const ETA: f64 = f64::from_bits(1);
 
 /// `x` (a computed non-negative radius) enlarged to cover the rounding in computing it.
 fn up(x: f64) -> f64 {
@@ -128,7 +128,7 @@ impl Num for Ball {
         // |a/b − a₀/b₀| ≤ (ra·|b₀| + |a₀|·rb) / ((|b₀| − rb)·|b₀|) on the whole ball.
         let b = o.mid.abs();
         let den = (b - o.rad) * b * (1.0 - 4.0 * U) - ETA;
-        if !(den > 0.0) {
+        if den.is_nan() || den <= 0.0 {
             return None;
         }
         let m = self.mid / o.mid;
@@ -137,7 +137,8 @@ impl Num for Ball {
     }
     fn sqrt(&self) -> Option<Self> {
         // |√a − √a₀| ≤ ra / √a₀ for a ≥ 0; √a₀ ≥ fl(√a₀)·(1 − u).
-        if !(self.mid - self.rad > 0.0) {
+        let lo = self.mid - self.rad;
+        if lo.is_nan() || lo <= 0.0 {
             return None;
         }
         let s = self.mid.sqrt();

@@ -25,9 +25,8 @@ pub fn is_identity(op: &Op, shape: &[usize]) -> bool {
 
 pub fn run(g: &mut Graph, ctx: &mut Ctx) -> Changed {
     let mut changed = false;
-    let mut start = 0;
     'scan: loop {
-        for i in start..g.nodes.len() {
+        for i in 0..g.nodes.len() {
             let n = &g.nodes[i];
             let [x] = n.inputs.as_slice() else { continue };
             let same_shape = g.value(*x).shape == g.value(n.output).shape;
@@ -38,7 +37,6 @@ pub fn run(g: &mut Graph, ctx: &mut Ctx) -> Changed {
             if bypass(g, i) {
                 ctx.record(NAME, what, None);
                 changed = true;
-                start = i.saturating_sub(1);
                 continue 'scan;
             }
         }

@@ -20,6 +20,7 @@ pub const NAME: &str = "merge_linear";
 type Layer<'a> = (&'a Array2<f64>, Option<&'a Array1<f64>>, ParamError);
 
 fn merge<N: Num>(first: Layer, second: Layer) -> Option<(Op, ParamError)> {
+    let had_bias = second.1.is_some();
     let (w1, b1, e1) = first;
     let (w2, b2, e2) = second;
     let (out, mid) = w2.dim();
@@ -49,16 +50,16 @@ fn merge<N: Num>(first: Layer, second: Layer) -> Option<(Op, ParamError)> {
     }
     let mut b = Vec::with_capacity(out);
     let mut berr = 0f64;
-    for o in 0..out {
-        let mut acc = b2[o].clone();
-        for m in 0..mid {
-            acc = acc.add(&get(&w2, o, m)?.mul(&b1[m])?)?;
+    for (o, b2o) in b2.iter().enumerate() {
+        let mut acc = b2o.clone();
+        for (m, b1m) in b1.iter().enumerate() {
+            acc = acc.add(&get(&w2, o, m)?.mul(b1m)?)?;
         }
         let (v, e) = acc.finish()?;
         berr = berr.max(e);
         b.push(v);
     }
-    let keep_bias = b1.len() == mid && b.iter().any(|&v| v != 0.0);
+    let keep_bias = had_bias || b.iter().any(|&v| v != 0.0);
     Some((
         Op::Linear {
             weight: Array2::from_shape_vec((out, inp), w).ok()?,

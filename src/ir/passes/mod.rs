@@ -283,3 +283,48 @@ pub(crate) fn debug_assert_valid(g: &Graph, pass: &str) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::op::Op;
+    use ndarray::arr1;
+
+    #[test]
+    fn canonicalize_dedupes_names_and_reports() {
+        let mut g = Graph::new();
+        let x = g.add_input("x", vec![1, 2]);
+        let lin = |w: &[f64]| Op::Linear {
+            weight: ndarray::Array2::from_shape_vec((1, w.len()), w.to_vec()).unwrap(),
+            bias: Some(arr1(&[0.1])),
+        };
+        let a = g.add_node("fc", lin(&[0.5, 0.25]), vec![x], "a").unwrap();
+        let b = g
+            .add_node("fc", Op::Reshape { shape: vec![1, 1] }, vec![a], "b")
+            .unwrap();
+        let y = g.add_node("fc", lin(&[2.0]), vec![b], "y").unwrap();
+        g.add_output(y);
+
+        let mut e = g.clone();
+        let re = canonicalize(&mut e, Level::Exact);
+        assert_eq!(re.counts().get("identity"), Some(&1));
+        assert_eq!((re.nodes_before, re.nodes_after), (3, 2));
+        assert!(re.rounding.is_empty());
+        let names: BTreeSet<_> = e.nodes.iter().map(|n| n.name.clone()).collect();
+        assert_eq!(names.len(), 2, "{e}");
+
+        let rf = canonicalize(&mut g, Level::Full);
+        assert_eq!(rf.nodes_after, 1);
+        assert_eq!(rf.counts().get("merge_linear"), Some(&1));
+        // 2·0.1 + 0.1 = 3·0.1 is not a double: the bias is rounded and the bound says so.
+        assert!(
+            rf.max_bias_error > 0.0 && rf.max_bias_error < 1e-15,
+            "{rf:?}"
+        );
+        // The weights 2·[0.5, 0.25] are exact, but the whole merge was computed in ball
+        // arithmetic, whose bound is conservative.
+        assert!(rf.max_weight_error < 1e-15);
+        assert_eq!(rf.rounding.len(), 1);
+        assert_eq!(g.value(g.outputs[0]).name, "y");
+    }
+}

@@ -28,8 +28,16 @@ pub(crate) fn sole_reader(g: &Graph, v: ValueId) -> Option<usize> {
 /// Pairs `(first, second)` of node indices where `second` is the sole reader of `first`'s
 /// output, in graph order.
 pub(crate) fn chains(g: &Graph) -> Vec<(usize, usize)> {
-    (0..g.nodes.len())
-        .filter_map(|i| sole_reader(g, g.nodes[i].output).map(|j| (i, j)))
+    let uses = g.use_counts();
+    let readers = g.consumers();
+    g.nodes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| {
+            let v = n.output.0;
+            // One use in total that is a node's (not a graph output's): a sole reader.
+            (uses[v] == 1 && readers[v].len() == 1).then(|| (i, readers[v][0]))
+        })
         .collect()
 }
 
