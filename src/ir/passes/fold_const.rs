@@ -8,7 +8,7 @@
 //!
 //! At `Level::Exact` a fold happens only when every new weight and bias is exactly an `f64`
 //! (e.g. scaling by −1 or a power of two); at `Level::Full` it always happens and the rounding
-//! is bounded and recorded. The driver [`fold_affine`] is shared with `fold_batchnorm`.
+//! is bounded and recorded. The driver `fold_affine` is shared with `fold_batchnorm`.
 
 use super::affine::{fold_after, fold_before, ChannelAffine, Rows};
 use super::arith::{Ball, Exact};
