@@ -3,12 +3,14 @@
 //! In: VNN-LIB text (the VNN-COMP subset of SMT-LIB). Out: a [`Spec`] — a list of input boxes,
 //! each with an unsafe DNF of linear atoms `a·Y <= b` over the outputs, every number held both
 //! exactly and as an outward-rounded `f64`. The work is split in rooms: [`sexpr`] reads
-//! parenthesised text with spans, [`vnnlib`] checks commands and classifies atoms,
-//! `normalize` expands the asserts into boxes and DNFs, [`model`] holds the result and its
-//! evaluation, [`rational`] does exact decimals and directed rounding, and `print` writes a
-//! `Spec` back as VNN-LIB. Every failure is an [`Error::Parse`] with file, line and column;
+//! parenthesised text with spans, `declare` checks commands and declarations, [`vnnlib`]
+//! classifies atoms, `normalize` expands the asserts into boxes and DNFs, [`model`] holds the
+//! result and its evaluation, [`rational`] does exact decimals and directed rounding, and
+//! `print` writes a `Spec` back as VNN-LIB. Every failure is an [`Error::Parse`] with file,
+//! line and column;
 //! no input makes the parser panic or recurse without bound.
 
+mod declare;
 pub mod model;
 mod normalize;
 mod print;
