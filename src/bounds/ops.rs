@@ -183,11 +183,9 @@ pub fn interval(graph: &Graph, node: &Node, inputs: &[&Interval]) -> Result<Inte
             ))
         }
         Op::Relu | Op::LeakyRelu { .. } => {
-            let f = leaky(&node.op);
-            Ok(Interval::new(
-                x.lo.iter().map(|&v| f.apply(v)).collect(),
-                x.hi.iter().map(|&v| f.apply(v)).collect(),
-            ))
+            let f = leaky(node)?;
+            let (lo, hi) = x.lo.iter().zip(&x.hi).map(|(&l, &h)| f.image(l, h)).unzip();
+            Ok(Interval::new(lo, hi))
         }
         Op::Reshape { .. } => Ok(x.clone()),
         Op::Transpose { perm } => {
@@ -208,11 +206,15 @@ pub fn interval(graph: &Graph, node: &Node, inputs: &[&Interval]) -> Result<Inte
     }
 }
 
-/// The ReLU-family activation of an op (ReLU is LeakyReLU with alpha 0).
-pub fn leaky(op: &Op) -> LeakyRelu {
-    match op {
-        Op::LeakyRelu { alpha } => LeakyRelu { alpha: *alpha },
-        _ => LeakyRelu { alpha: 0.0 },
+/// The ReLU-family activation of a node (ReLU is LeakyReLU with alpha 0).
+pub fn leaky(node: &Node) -> Result<LeakyRelu> {
+    match node.op {
+        Op::LeakyRelu { alpha } if alpha > 1.0 || alpha.is_nan() => Err(unsupported(
+            node,
+            "LeakyRelu with alpha > 1 is concave; its relaxation is not supported",
+        )),
+        Op::LeakyRelu { alpha } => Ok(LeakyRelu { alpha }),
+        _ => Ok(LeakyRelu { alpha: 0.0 }),
     }
 }
 
@@ -332,7 +334,7 @@ pub fn backward(
             Ok(vec![res])
         }
         Op::Relu | Op::LeakyRelu { .. } => {
-            let f = leaky(&node.op);
+            let f = leaky(node)?;
             let relax: Vec<NeuronRelaxation> = (0..m.len())
                 .map(|j| f.relax(x.lo[j], x.hi[j], None))
                 .collect();

@@ -37,8 +37,9 @@ pub struct NeuronRelaxation {
     pub free_lower: bool,
 }
 
-/// A piecewise-linear convex activation `f(x) = max(x, alpha · x)` with `0 ≤ alpha ≤ 1`
-/// (ReLU is `alpha = 0`).
+/// The piecewise-linear activation `f(x) = x` for `x ≥ 0`, `alpha · x` otherwise, with
+/// `alpha ≤ 1` so that `f` is convex (ReLU is `alpha = 0`; a negative `alpha` is allowed and
+/// makes `f` non-monotone). `alpha > 1` (concave) is refused by the engine.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LeakyRelu {
     pub alpha: f64,
@@ -51,6 +52,18 @@ impl LeakyRelu {
         } else {
             self.alpha * x
         }
+    }
+
+    /// Sound enclosure of `{ f(x) : x ∈ [l, u] }` (`f` is convex: its minimum over an
+    /// interval containing 0 is `min(f(l), f(u), 0)`); products rounded outward.
+    pub fn image(&self, l: f64, u: f64) -> (f64, f64) {
+        let lo_at = |x: f64| if x >= 0.0 { x } else { mul_down(self.alpha, x) };
+        let hi_at = |x: f64| if x >= 0.0 { x } else { mul_up(self.alpha, x) };
+        let mut lo = lo_at(l).min(lo_at(u));
+        if l < 0.0 && u > 0.0 {
+            lo = lo.min(0.0);
+        }
+        (lo, hi_at(l).max(hi_at(u)))
     }
 
     /// The range of lower slopes that keep `slope · x` below `f` everywhere.
@@ -134,12 +147,13 @@ mod tests {
     proptest! {
         #[test]
         fn lines_enclose_the_activation_exactly(
-            l in -1e6f64..1e6, w in 0f64..2e6, t in 0f64..=1.0, alpha in prop_oneof![Just(0.0), 0f64..=1.0],
+            l in -1e6f64..1e6, w in 0f64..2e6, t in 0f64..=1.0, alpha in prop_oneof![Just(0.0), -2f64..=1.0],
             slope in prop_oneof![Just(None), (0f64..=1.0).prop_map(Some)],
         ) {
             let u = l + w;
             let f = LeakyRelu { alpha };
-            let r = f.relax(l, u, slope);
+            let r = f.relax(l, u, slope.map(|s: f64| alpha + s * (1.0 - alpha)));
+            let (ilo, ihi) = f.image(l, u);
             // Check at the ends and a point inside, in exact rational arithmetic.
             for x in [l, u, l + t * (u - l)] {
                 let fx = if x >= 0.0 { q(x) } else { q(alpha) * q(x) };
@@ -147,6 +161,7 @@ mod tests {
                 let hi = q(r.upper.slope) * q(x) + q(r.upper.intercept);
                 prop_assert!(lo <= fx, "lower line above f at {x}");
                 prop_assert!(hi >= fx, "upper line below f at {x}");
+                prop_assert!(q(ilo) <= fx && fx <= q(ihi), "image misses f({x})");
             }
         }
     }

@@ -66,15 +66,21 @@ pub fn sub_down(a: f64, b: f64) -> f64 {
     down(a - b)
 }
 
-/// An upper bound on `a · b`.
+/// An upper bound on `a · b` (exact when a factor is zero).
 #[inline]
 pub fn mul_up(a: f64, b: f64) -> f64 {
+    if a == 0.0 || b == 0.0 {
+        return 0.0;
+    }
     up(a * b)
 }
 
-/// A lower bound on `a · b`.
+/// A lower bound on `a · b` (exact when a factor is zero).
 #[inline]
 pub fn mul_down(a: f64, b: f64) -> f64 {
+    if a == 0.0 || b == 0.0 {
+        return 0.0;
+    }
     down(a * b)
 }
 

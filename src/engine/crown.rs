@@ -10,7 +10,7 @@
 //!
 //! The final bounds come from one backward pass from the output rows (identity, negated
 //! identity, and the specification rows), and are intersected with the interval step through
-//! the last layer (never looser than IBP on the same intermediate bounds).
+//! the last layer and with plain IBP, so `crown` is never looser than `ibp`.
 
 use std::collections::HashMap;
 
@@ -26,6 +26,16 @@ use crate::ir::{Graph, ValueId};
 /// Share of unstable neurons above which every neuron of a layer gets a CROWN bound.
 const DENSE_FRACTION: f64 = 0.9;
 
+/// How CROWN bounds of a pre-activation combine with the interval step before them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Intermediate {
+    /// CROWN bounds replace the interval step (auto_LiRPA's default).
+    Replace,
+    /// The intersection of both (tighter per neuron, though a tighter neuron bound can flip
+    /// CROWN's adaptive slope and loosen a later bound).
+    Intersect,
+}
+
 /// Per-problem engine state: the best known enclosure of every value.
 pub struct State<'g> {
     graph: &'g Graph,
@@ -37,7 +47,7 @@ pub struct State<'g> {
 
 impl<'g> State<'g> {
     /// Computes every intermediate bound for the box `input`.
-    pub fn new(graph: &'g Graph, input: &Interval) -> Result<State<'g>> {
+    pub fn new(graph: &'g Graph, input: &Interval, mode: Intermediate) -> Result<State<'g>> {
         let (x, out) = target_of(graph)?;
         let mut st = State {
             graph,
@@ -76,8 +86,13 @@ impl<'g> State<'g> {
                 if !chosen.is_empty() {
                     let (lo, hi) = st.crown_neurons(k, v, &chosen, b.len())?;
                     for (n, &j) in chosen.iter().enumerate() {
-                        b.lo[j] = lo[n];
-                        b.hi[j] = hi[n];
+                        if mode == Intermediate::Intersect {
+                            b.lo[j] = b.lo[j].max(lo[n]);
+                            b.hi[j] = b.hi[j].min(hi[n]);
+                        } else {
+                            b.lo[j] = lo[n];
+                            b.hi[j] = hi[n];
+                        }
                     }
                 }
             }
@@ -189,8 +204,26 @@ impl<'g> State<'g> {
                 &Accum::new(all.nrows()),
             ),
         };
+        // Intersect with the interval step on CROWN's intermediate bounds and with plain IBP,
+        // so the result is never looser than either (both are cheap next to the backward pass).
         let step = ibp::folded_rows(g, &self.bounds, out, &all)?;
-        let best: Vec<f64> = crown.iter().zip(&step).map(|(a, b)| a.max(*b)).collect();
+        let input = self.bounds[self.input.0].as_ref().expect("input box");
+        let plain_vals = ibp::all_values(g, input)?;
+        let plain = ibp::folded_rows(g, &plain_vals, out, &all)?;
+        let mut best: Vec<f64> = crown
+            .iter()
+            .zip(&step)
+            .zip(&plain)
+            .map(|((a, b), c)| a.max(*b).max(*c))
+            .collect();
+        // The output intervals themselves (no rounding spent on the identity rows).
+        for src in [&self.bounds, &plain_vals] {
+            let o = src[out.0].as_ref().expect("computed");
+            for j in 0..n {
+                best[j] = best[j].max(o.lo[j]);
+                best[n + j] = best[n + j].max(-o.hi[j]);
+            }
+        }
         let outputs = Interval::new(
             best[..n].to_vec(),
             best[n..2 * n].iter().map(|x| -x).collect(),

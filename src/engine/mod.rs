@@ -12,6 +12,7 @@
 
 pub mod crown;
 pub mod ibp;
+pub mod property;
 
 use ndarray::Array2;
 
@@ -43,6 +44,16 @@ pub struct BoxBounds {
     pub outputs: Interval,
     /// Lower bound of every row of `C` applied to the outputs (empty without `C`).
     pub rows: Vec<f64>,
+}
+
+impl BoxBounds {
+    /// The elementwise tighter of two sound bounds of the same quantities.
+    pub fn tighter(a: BoxBounds, b: BoxBounds) -> BoxBounds {
+        BoxBounds {
+            outputs: a.outputs.intersect(&b.outputs),
+            rows: a.rows.iter().zip(&b.rows).map(|(x, y)| x.max(*y)).collect(),
+        }
+    }
 }
 
 /// The graph the engines accept: one input, one output, and a final Softmax stripped (bounds
@@ -93,6 +104,12 @@ pub fn compute(
     }
     match method {
         Method::Ibp => ibp::bounds(graph, input, c),
-        Method::Crown => crown::State::new(graph, input)?.bounds(c),
+        Method::Crown => {
+            // Both ways of combining intermediate bounds are sound; neither is uniformly
+            // tighter, so the final bounds are the better of the two.
+            let a = crown::State::new(graph, input, crown::Intermediate::Replace)?.bounds(c)?;
+            let b = crown::State::new(graph, input, crown::Intermediate::Intersect)?.bounds(c)?;
+            Ok(BoxBounds::tighter(a, b))
+        }
     }
 }

@@ -1,0 +1,5 @@
+//! One module per subcommand; each exposes `run(&Args) -> Result<ExitStatus>`.
+
+pub mod bounds;
+pub mod eval;
+pub mod inspect;

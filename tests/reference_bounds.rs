@@ -1,0 +1,138 @@
+//! Tightness against the anchor: auto_LiRPA's IBP and CROWN bounds for every ACAS Xu and
+//! mnist_fc problem (`$BEACONS_BENCHMARKS/reference/*.json`). Our `ibp` and `crown` must equal
+//! them within 1e-4 relative to the bound's magnitude (or 1e-5 absolute), or be tighter, on
+//! every output bound and every margin.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use beacons::engine::property::region_bounds;
+use beacons::engine::Method;
+use beacons::ir::passes::{canonicalize, Level};
+use beacons::ir::{load_model, Graph};
+use beacons::spec::{self, Spec};
+use serde_json::Value;
+
+fn tol(reference: f64) -> f64 {
+    (1e-4 * reference.abs()).max(1e-5)
+}
+
+#[derive(Default, Debug)]
+struct Tally {
+    bounds: usize,
+    tighter: usize,
+    looser: Vec<String>,
+}
+
+impl Tally {
+    /// `ours` is a lower bound (or a negated upper bound): larger is tighter.
+    fn lower(&mut self, what: String, ours: f64, reference: f64) {
+        self.bounds += 1;
+        if ours < reference - tol(reference) {
+            self.looser
+                .push(format!("{what}: ours {ours} vs auto_LiRPA {reference}"));
+        } else if ours > reference + tol(reference) {
+            self.tighter += 1;
+        }
+    }
+}
+
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|x| x.as_f64().expect("number"))
+        .collect()
+}
+
+fn check_family(dir: &Path, family: &str) {
+    let text = std::fs::read_to_string(dir.join("reference").join(format!("{family}.json")))
+        .expect("reference file");
+    let reference: Value = serde_json::from_str(&text).expect("reference json");
+    let mut graphs: HashMap<String, Graph> = HashMap::new();
+    let mut specs: HashMap<String, Spec> = HashMap::new();
+    let mut tallies: HashMap<&str, Tally> = HashMap::new();
+    let problems = reference["problems"].as_array().expect("problems");
+    for p in problems {
+        let onnx = p["onnx"].as_str().unwrap().to_string();
+        let vnnlib = p["vnnlib"].as_str().unwrap().to_string();
+        let g = graphs.entry(onnx.clone()).or_insert_with(|| {
+            let mut g = load_model(&dir.join(family).join(&onnx))
+                .expect("model loads")
+                .graph;
+            canonicalize(&mut g, Level::Exact);
+            g
+        });
+        let s = specs
+            .entry(vnnlib.clone())
+            .or_insert_with(|| spec::load(&dir.join(family).join(&vnnlib)).expect("spec parses"));
+        let k = p["input_box"].as_u64().unwrap() as usize;
+        let region = &s.regions[k];
+        if let Some(lower) = p.get("input_lower") {
+            // Ours is rounded outward, the reference to nearest: at most an ulp apart.
+            for (a, b) in region.input.lower.iter().zip(floats(lower)) {
+                assert!(
+                    *a <= b && *a >= b.next_down(),
+                    "{onnx} {vnnlib}: box {k} differs: {a} vs {b}"
+                );
+            }
+        }
+        for (method, key) in [(Method::Ibp, "IBP"), (Method::Crown, "CROWN")] {
+            let ours = region_bounds(g, method, region).expect("bounds");
+            let r = &p["methods"][key];
+            let t = tallies.entry(key).or_default();
+            let name = format!("{onnx} {vnnlib} box {k} {key}");
+            for (j, (l, u)) in floats(&r["outputs"]["lower"])
+                .iter()
+                .zip(floats(&r["outputs"]["upper"]))
+                .enumerate()
+            {
+                t.lower(format!("{name} lower Y_{j}"), ours.lower[j], *l);
+                t.lower(format!("{name} upper Y_{j}"), -ours.upper[j], -u);
+            }
+            for (d, ms) in r["margins"].as_array().unwrap().iter().enumerate() {
+                for (a, m) in floats(ms).iter().enumerate() {
+                    t.lower(format!("{name} margin {d}.{a}"), ours.margins[d][a], *m);
+                }
+            }
+        }
+    }
+    for (key, t) in &tallies {
+        eprintln!(
+            "{family} {key}: {} bounds over {} problems, {} tighter than auto_LiRPA, {} looser",
+            t.bounds,
+            problems.len(),
+            t.tighter,
+            t.looser.len()
+        );
+    }
+    for (key, t) in &tallies {
+        assert!(
+            t.looser.is_empty(),
+            "{family} {key}: {} bounds looser than auto_LiRPA, e.g.\n{}",
+            t.looser.len(),
+            t.looser
+                .iter()
+                .take(10)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+}
+
+#[test]
+fn acasxu_matches_or_beats_auto_lirpa() {
+    if let Some(dir) = common::benchmarks("acasxu_matches_or_beats_auto_lirpa") {
+        check_family(&dir, "acasxu");
+    }
+}
+
+#[test]
+fn mnist_fc_matches_or_beats_auto_lirpa() {
+    if let Some(dir) = common::benchmarks("mnist_fc_matches_or_beats_auto_lirpa") {
+        check_family(&dir, "mnist_fc");
+    }
+}
