@@ -151,6 +151,8 @@ fn test_model_histograms() {
             ("Reshape", 1)
         ])
     );
+    // The symbolic batch `N` is pinned to 1 in the per-sample shape.
+    assert_eq!(m.graph.value(m.graph.inputs[0]).shape, vec![1, 3, 9, 9]);
     let m = load(&models_dir().join("residual.onnx")).unwrap();
     assert_eq!(m.graph.op_histogram()["Add"], 1);
     assert_eq!(m.graph.op_histogram()["Sub"], 1);
@@ -234,6 +236,7 @@ fn unsupported_operator_names_op_node_and_list() {
 #[test]
 fn malformed_models_fail_with_located_messages() {
     let cases = [
+        ("concat_ranks.onnx", "differ in rank"),
         ("cycle.onnx", "cycle"),
         ("external_data.onnx", "external"),
         ("matmul_dynamic.onnx", "two computed tensors"),

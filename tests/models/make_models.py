@@ -290,6 +290,11 @@ def bad_models():
     h, idx = b.node("MaxPool", ["x"], n_out=2, name="pool_with_indices", kernel_shape=[2, 2])
     save(b, "maxpool_indices.onnx", [tensor("x", [1, 1, 4, 4])], [tensor(h, [1, 1, 3, 3]), helper.make_tensor_value_info(idx, TensorProto.INT64, [1, 1, 3, 3])], 13, folder=BAD)
 
+    b = Builder(29)
+    shp = b.node("Concat", [b.const("a", np.array([1], np.int64)), b.const("b", np.array([[3]], np.int64))], name="ragged", axis=0)
+    h = b.node("Reshape", ["x", shp])
+    save(b, "concat_ranks.onnx", [tensor("x", [1, 3])], [tensor(h, [1, 3])], 13, folder=BAD, check=False)
+
     b = Builder(28)
     h = b.node("Relu", ["x"])
     save(b, "opset_7.onnx", [tensor("x", [1, 3])], [tensor(h, [1, 3])], 7, folder=BAD, check=False)

@@ -138,6 +138,9 @@ pub fn concat(ctx: &mut Ctx, node: &NodeRef) -> Result<()> {
         .first()
         .ok_or_else(|| ctx.err(node, "Concat without inputs"))?;
     let rank = first.shape().len();
+    if parts.iter().any(|p| p.shape().len() != rank) {
+        return Err(ctx.err(node, "Concat inputs differ in rank"));
+    }
     let axis = ctx
         .int_attr(node, "axis")?
         .ok_or_else(|| ctx.err(node, "Concat needs an axis"))?;
