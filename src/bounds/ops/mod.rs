@@ -10,6 +10,9 @@
 
 use ndarray::{s, Array2, ArrayView1, Axis};
 
+mod smooth;
+mod window;
+
 use super::relax::{LeakyRelu, NeuronRelaxation};
 use super::rounding::{
     abs_dot_up, add_down, add_up, div_down, div_up, dot_down, dot_error, dot_up, gamma,
@@ -50,7 +53,7 @@ impl Accum {
     }
 }
 
-fn unsupported(node: &Node, why: &str) -> Error {
+pub(crate) fn unsupported(node: &Node, why: &str) -> Error {
     Error::Invalid(format!(
         "the bound engine cannot handle node `{}` ({}): {why}",
         node.name,
@@ -197,12 +200,14 @@ pub fn interval(graph: &Graph, node: &Node, inputs: &[&Interval]) -> Result<Inte
         }
         Op::Conv(_)
         | Op::BatchNorm { .. }
-        | Op::Sigmoid
-        | Op::Tanh
         | Op::AveragePool(_)
         | Op::MaxPool(_)
-        | Op::GlobalAveragePool
-        | Op::Softmax { .. } => Err(unsupported(node, "not supported by the bound engine yet")),
+        | Op::GlobalAveragePool => window::interval(graph, node, x),
+        Op::Sigmoid | Op::Tanh => smooth::interval(node, x),
+        Op::Softmax { .. } => Err(unsupported(
+            node,
+            "Softmax is only supported as the final layer (bounds refer to the logits)",
+        )),
     }
 }
 
@@ -220,7 +225,10 @@ pub fn leaky(node: &Node) -> Result<LeakyRelu> {
 
 /// Whether the bound engine relaxes this op (it needs pre-activation bounds of its input).
 pub fn is_relaxed(op: &Op) -> bool {
-    matches!(op, Op::Relu | Op::LeakyRelu { .. })
+    matches!(
+        op,
+        Op::Relu | Op::LeakyRelu { .. } | Op::Sigmoid | Op::Tanh | Op::MaxPool(_)
+    )
 }
 
 /// For a transpose of an input of shape `in_shape` by `perm`: for each output flat index, the
@@ -373,19 +381,21 @@ pub fn backward(
         }
         Op::Conv(_)
         | Op::BatchNorm { .. }
-        | Op::Sigmoid
-        | Op::Tanh
         | Op::AveragePool(_)
         | Op::MaxPool(_)
-        | Op::GlobalAveragePool
-        | Op::Softmax { .. } => Err(unsupported(node, "not supported by the bound engine yet")),
+        | Op::GlobalAveragePool => window::backward(graph, node, lam, x, acc).map(|l| vec![l]),
+        Op::Sigmoid | Op::Tanh => smooth::backward(node, lam, x, acc).map(|l| vec![l]),
+        Op::Softmax { .. } => Err(unsupported(
+            node,
+            "Softmax is only supported as the final layer (bounds refer to the logits)",
+        )),
     }
 }
 
 /// Error allowance of an elementwise product/quotient `res = fl(lam ∘ k)`: each entry is within
 /// `2u |res|` (plus underflow) of the exact one, so the bound moves by at most
 /// `2u Σ_j |res_ij| m_j` per row.
-fn charge_elementwise(res: &Array2<f64>, m: &[f64], acc: &mut Accum) {
+pub(crate) fn charge_elementwise(res: &Array2<f64>, m: &[f64], acc: &mut Accum) {
     for (i, row) in res.axis_iter(Axis(0)).enumerate() {
         let r = row.to_vec();
         let e = mul_up(2.0 * UNIT_ROUNDOFF, abs_dot_up(&r, m));
