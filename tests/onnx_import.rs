@@ -310,3 +310,78 @@ proptest! {
         prop_assert!(err.as_ref().is_some_and(is_located), "{:?}", err);
     }
 }
+
+/// Integers that stress index, dimension and overflow handling.
+fn nasty_int() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        Just(i64::MIN),
+        Just(i64::MAX),
+        Just(-1i64),
+        Just(0i64),
+        Just(1i64),
+        Just(1i64 << 40),
+        -8i64..8,
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Structured mutations of decoded models: integer attributes, tensor dimensions and node
+    /// input names take hostile values. The importer must return a result, never panic.
+    #[test]
+    fn mutated_fields_never_panic(
+        which in any::<prop::sample::Index>(),
+        site in any::<prop::sample::Index>(),
+        slot in any::<prop::sample::Index>(),
+        kind in 0u8..4,
+        value in nasty_int(),
+    ) {
+        use beacons::ir::onnx::pb;
+        use prost::Message;
+        let mut m = pb::ModelProto::decode(which.get(corpus()).as_slice()).unwrap();
+        let g = m.graph.as_mut().unwrap();
+        match kind {
+            0 if !g.node.is_empty() => {
+                let n = site.get_mut(&mut g.node);
+                if !n.attribute.is_empty() {
+                    let a = slot.get_mut(&mut n.attribute);
+                    a.i = value;
+                    for v in a.ints.iter_mut() {
+                        *v = value;
+                    }
+                }
+            }
+            1 if !g.initializer.is_empty() => {
+                let t = site.get_mut(&mut g.initializer);
+                if !t.dims.is_empty() {
+                    *slot.get_mut(&mut t.dims) = value;
+                }
+            }
+            2 if !g.node.is_empty() => {
+                let n = site.get_mut(&mut g.node);
+                if !n.input.is_empty() {
+                    let other = g.initializer.first().map(|t| t.name.clone()).unwrap_or_default();
+                    *slot.get_mut(&mut n.input) = other;
+                }
+            }
+            _ => {
+                if let Some(vi) = g.input.first_mut() {
+                    if let Some(pb::type_proto::Value::TensorType(t)) =
+                        vi.r#type.as_mut().and_then(|t| t.value.as_mut())
+                    {
+                        if let Some(s) = t.shape.as_mut() {
+                            if !s.dim.is_empty() {
+                                slot.get_mut(&mut s.dim).value =
+                                    Some(pb::tensor_shape_proto::dimension::Value::DimValue(value));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let Err(e) = load_bytes(&m.encode_to_vec(), Path::new("m.onnx")) {
+            prop_assert!(is_located(&e), "{}", e);
+        }
+    }
+}
