@@ -245,6 +245,12 @@ fn eval_node(op: &Op, args: &[&XT]) -> Result<XT, String> {
                 .map_err(|e| e.to_string())
         }),
         Op::Transpose { perm } => x.monotone(|a| {
+            let mut seen = vec![false; a.ndim()];
+            for &p in perm {
+                if p >= a.ndim() || std::mem::replace(&mut seen[p], true) {
+                    return Err(format!("perm {perm:?} is not a permutation"));
+                }
+            }
             if perm.len() != a.ndim() {
                 return Err(format!("perm {perm:?} for shape {:?}", a.shape()));
             }
