@@ -111,7 +111,7 @@ pub fn declarations<'a>(text: &str, items: &[Sexp<'a>]) -> Result<Declarations<'
             );
         }
         if let Some(first) = spans.get(&var) {
-            let at = crate::error::Location::of_offset(text, first.start);
+            let at = super::location(text, first.start);
             return err(
                 item.span,
                 format!("{var} is declared twice (first at {at})"),

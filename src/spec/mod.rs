@@ -52,8 +52,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Spec> {
 
 /// [`parse`], also returning the remarks a user may want to see (`beacons inspect`).
 pub fn parse_with_notes(text: &str, path: &Path) -> Result<(Spec, Vec<Note>)> {
-    let located =
-        |e: sexpr::LocatedError| Error::parse(path, Location::of_offset(text, e.offset), e.message);
+    let located = |e: sexpr::LocatedError| Error::parse(path, location(text, e.offset), e.message);
     let items = sexpr::read_all(text).map_err(located)?;
     let parsed = vnnlib::parse_commands(text, &items).map_err(located)?;
     let spec = normalize::normalize(text, &parsed).map_err(located)?;
@@ -64,7 +63,7 @@ pub fn parse_with_notes(text: &str, path: &Path) -> Result<(Spec, Vec<Note>)> {
             Some((_, count)) => *count += 1,
             None => notes.push((
                 Note {
-                    location: Location::of_offset(text, n.offset),
+                    location: location(text, n.offset),
                     message: n.message.clone(),
                 },
                 1,
@@ -81,4 +80,12 @@ pub fn parse_with_notes(text: &str, path: &Path) -> Result<(Spec, Vec<Note>)> {
         })
         .collect();
     Ok((spec, notes))
+}
+
+/// The editor position of byte `offset`; a leading byte-order mark is not a column.
+pub(crate) fn location(text: &str, offset: usize) -> Location {
+    match text.strip_prefix('\u{feff}') {
+        Some(rest) => Location::of_offset(rest, offset.saturating_sub(3)),
+        None => Location::of_offset(text, offset),
+    }
 }

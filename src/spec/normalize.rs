@@ -22,7 +22,6 @@ use super::model::{Atom, Conjunction, InputBox, Region, Spec};
 use super::rational;
 use super::sexpr::{LocatedError, Span};
 use super::vnnlib::{Leaf, Node, Parsed};
-use crate::error::Location;
 
 /// Most disjuncts the DNF of a property may have.
 pub const MAX_DISJUNCTS: usize = 100_000;
@@ -204,7 +203,7 @@ fn make_box(
         let (lo, lo_span) = lower[i].ok_or_else(|| missing("lower", ">="))?;
         let (hi, hi_span) = upper[i].ok_or_else(|| missing("upper", "<="))?;
         if lo > hi {
-            let at = Location::of_offset(text, hi_span.start);
+            let at = super::location(text, hi_span.start);
             return Err(LocatedError {
                 offset: lo_span.start,
                 message: format!(

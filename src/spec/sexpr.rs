@@ -83,7 +83,8 @@ pub fn read_all(text: &str) -> Result<Vec<Sexp<'_>>, LocatedError> {
     let bytes = text.as_bytes();
     // Open lists: (offset of `(`, items so far). The bottom entry collects top-level items.
     let mut stack: Vec<(usize, Vec<Sexp<'_>>)> = vec![(0, Vec::new())];
-    let mut i = 0;
+    // A UTF-8 byte-order mark, as some editors write, is skipped.
+    let mut i = if text.starts_with('\u{feff}') { 3 } else { 0 };
     while i < bytes.len() {
         let b = bytes[i];
         if b.is_ascii_whitespace() {
@@ -141,7 +142,7 @@ pub fn read_all(text: &str) -> Result<Vec<Sexp<'_>>, LocatedError> {
                 end: text.len(),
             },
         };
-        let at = crate::error::Location::of_offset(text, start);
+        let at = super::location(text, start);
         return Err(LocatedError {
             offset: text.len(),
             message: format!(
@@ -199,6 +200,13 @@ mod tests {
         let err = read_all(&deep).unwrap_err();
         assert_eq!(err.offset, MAX_DEPTH);
         assert!(err.message.contains("deeper than 1000"));
+    }
+
+    #[test]
+    fn byte_order_mark_is_skipped() {
+        let items = read_all("\u{feff}(a)").unwrap();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].span, Span { start: 3, end: 6 });
     }
 
     #[test]
