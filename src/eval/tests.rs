@@ -76,6 +76,8 @@ fn linear_with_bias_on_a_batch() {
     );
     let y = forward_f64(&g, array![[1., 2.], [-2., 4.]].view()).unwrap();
     assert_eq!(y, array![[5.5, 0., 5.], [6.5, 4., 11.]]);
+    let empty = forward_f64(&g, Array2::zeros((0, 2)).view()).unwrap();
+    assert_eq!(empty.dim(), (0, 3));
 }
 
 #[test]
