@@ -152,6 +152,52 @@ pub fn dot_up(a: &[f64], b: &[f64]) -> f64 {
     add_up(s, dot_error(abs, a.len()))
 }
 
+/// Relative error assumed of the platform's `exp` and `tanh` (glibc documents at most a few
+/// ulps; 2^-50 is far above that), widened to 2^-45 by [`exp_enclosure`] / [`tanh_enclosure`].
+///
+/// This is the one assumption beacons makes beyond IEEE-754: the platform's `exp` and `tanh`
+/// are accurate to 2^-50 relative (about 8 ulps) on finite arguments. The exact evaluator
+/// (`eval::exact`) rests on the same assumption.
+const LIBM_REL: f64 = 1.0 / (1u64 << 45) as f64;
+
+/// Absolute widening covering subnormal results (2^-1070).
+const LIBM_TINY: f64 = f64::MIN_POSITIVE / (1u64 << 48) as f64;
+
+fn widen(e: f64) -> (f64, f64) {
+    let w = add_up(mul_up(e.abs(), LIBM_REL), LIBM_TINY);
+    (sub_down(e, w), add_up(e, w))
+}
+
+/// An enclosure `[lo, hi] ∋ exp(x)` (see [`LIBM_REL`] for the assumption).
+pub fn exp_enclosure(x: f64) -> (f64, f64) {
+    if x.is_nan() {
+        return (f64::NEG_INFINITY, f64::INFINITY);
+    }
+    let (lo, hi) = widen(x.exp());
+    (lo.max(0.0), hi)
+}
+
+/// An enclosure `[lo, hi] ∋ tanh(x)`, within `[-1, 1]`.
+pub fn tanh_enclosure(x: f64) -> (f64, f64) {
+    if x.is_nan() {
+        return (-1.0, 1.0);
+    }
+    let (lo, hi) = widen(x.tanh());
+    (lo.max(-1.0), hi.min(1.0))
+}
+
+/// An enclosure `[lo, hi] ∋ 1 / (1 + exp(−x))`, within `[0, 1]`.
+pub fn sigmoid_enclosure(x: f64) -> (f64, f64) {
+    let (elo, ehi) = exp_enclosure(-x);
+    let lo = if ehi.is_infinite() {
+        0.0
+    } else {
+        div_down(1.0, add_up(1.0, ehi))
+    };
+    let hi = div_up(1.0, add_down(1.0, elo));
+    (lo.max(0.0), hi.min(1.0))
+}
+
 /// Centre and radius of `[lo, hi]` with `[c − r, c + r] ⊇ [lo, hi]` (both finite), computed so
 /// that the enclosure holds in floating point.
 pub fn centre_radius(lo: f64, hi: f64) -> (f64, f64) {
@@ -215,6 +261,18 @@ mod tests {
             prop_assert!(q(dot_up(&a, &b)) >= exact);
             let abs_exact = a.iter().zip(&b).fold(q(0.0), |s, (x, y)| s + (q(*x) * q(*y)).abs());
             prop_assert!(q(abs_dot_up(&a, &b)) >= abs_exact);
+        }
+
+        #[test]
+        fn transcendental_enclosures_are_ordered_and_tight(x in -40f64..40.0) {
+            for (lo, hi, v) in [
+                { let (a, b) = exp_enclosure(x); (a, b, x.exp()) },
+                { let (a, b) = tanh_enclosure(x); (a, b, x.tanh()) },
+                { let (a, b) = sigmoid_enclosure(x); (a, b, 1.0 / (1.0 + (-x).exp())) },
+            ] {
+                prop_assert!(lo <= v && v <= hi);
+                prop_assert!(hi - lo <= 1e-12 * v.abs() + 1e-300);
+            }
         }
 
         #[test]

@@ -346,38 +346,8 @@ pub fn backward(
             let relax: Vec<NeuronRelaxation> = (0..m.len())
                 .map(|j| f.relax(x.lo[j], x.hi[j], None))
                 .collect();
-            let mut res = Array2::zeros(lam.raw_dim());
-            for i in 0..rows {
-                let mut v = 0.0;
-                let mut abs = 0.0;
-                for j in 0..m.len() {
-                    let l = lam[(i, j)];
-                    if l == 0.0 {
-                        continue;
-                    }
-                    let r = &relax[j];
-                    let line = if l >= 0.0 {
-                        match (r.free_lower, slopes) {
-                            (true, Some(s)) => super::relax::Line {
-                                slope: s[(i, j)].clamp(f.slope_range().0, f.slope_range().1),
-                                intercept: 0.0,
-                            },
-                            _ => r.lower,
-                        }
-                    } else {
-                        r.upper
-                    };
-                    res[(i, j)] = l * line.slope;
-                    if line.intercept != 0.0 {
-                        let t = l * line.intercept;
-                        v += t;
-                        abs += t.abs();
-                    }
-                }
-                acc.add(i, v, dot_error(abs, m.len()));
-            }
-            charge_elementwise(&res, &m, acc);
-            Ok(vec![res])
+            let range = f.slope_range();
+            Ok(vec![backward_relaxed(lam, &relax, slopes.map(|s| (s, range)), &m, acc)])
         }
         Op::Conv(_)
         | Op::BatchNorm { .. }
@@ -390,6 +360,50 @@ pub fn backward(
             "Softmax is only supported as the final layer (bounds refer to the logits)",
         )),
     }
+}
+
+/// Backward step through an elementwise activation relaxed per neuron: for a lower-bound row,
+/// a non-negative coefficient takes the lower line and a negative one the upper line.
+/// `slopes` optionally overrides the free lower slopes per row and neuron (alpha-CROWN), clamped
+/// to the given valid range.
+pub(crate) fn backward_relaxed(
+    lam: &Array2<f64>,
+    relax: &[NeuronRelaxation],
+    slopes: Option<(&Array2<f64>, (f64, f64))>,
+    m: &[f64],
+    acc: &mut Accum,
+) -> Array2<f64> {
+    let mut res = Array2::zeros(lam.raw_dim());
+    for i in 0..lam.nrows() {
+        let mut v = 0.0;
+        let mut abs = 0.0;
+        for (j, r) in relax.iter().enumerate() {
+            let l = lam[(i, j)];
+            if l == 0.0 {
+                continue;
+            }
+            let line = if l >= 0.0 {
+                match slopes {
+                    Some((s, (lo, hi))) if r.free_lower => super::relax::Line {
+                        slope: s[(i, j)].clamp(lo, hi),
+                        intercept: 0.0,
+                    },
+                    _ => r.lower,
+                }
+            } else {
+                r.upper
+            };
+            res[(i, j)] = l * line.slope;
+            if line.intercept != 0.0 {
+                let t = l * line.intercept;
+                v += t;
+                abs += t.abs();
+            }
+        }
+        acc.add(i, v, dot_error(abs, relax.len()));
+    }
+    charge_elementwise(&res, m, acc);
+    res
 }
 
 /// Error allowance of an elementwise product/quotient `res = fl(lam ∘ k)`: each entry is within
