@@ -19,5 +19,6 @@ pub mod eval;
 pub mod ir;
 pub mod spec;
 pub mod tensor;
+pub mod verify;
 
 pub use error::{Error, Result};

@@ -22,6 +22,64 @@ pub enum Command {
     Eval(EvalArgs),
     /// Sound bounds on the outputs and on the margins of every atom of a VNN-LIB property.
     Bounds(BoundsArgs),
+    /// Decide a VNN-LIB property (holds / violated with a counterexample / unknown / timeout),
+    /// or run a VNN-COMP instances.csv with --instances.
+    Verify(VerifyArgs),
+    /// Combine the results files of suite shards into the results of the whole list.
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The model: an ONNX (.onnx) or NNet (.nnet) file.
+    #[arg(required_unless_present = "instances", conflicts_with = "instances")]
+    pub model: Option<PathBuf>,
+    /// The property (VNN-LIB).
+    #[arg(required_unless_present = "instances", conflicts_with = "instances")]
+    pub spec: Option<PathBuf>,
+    /// Wall-clock limit in seconds for one property.
+    #[arg(long, default_value_t = 60.0, conflicts_with = "instances")]
+    pub timeout: f64,
+    /// Write the VNN-COMP result file (unsat / sat + counterexample / unknown / timeout / error).
+    #[arg(long, conflicts_with = "instances")]
+    pub result_file: Option<PathBuf>,
+    /// Run every instance of a VNN-COMP instances.csv (onnx,vnnlib,timeout; no header; paths
+    /// relative to the CSV's folder).
+    #[arg(long)]
+    pub instances: Option<PathBuf>,
+    /// With --instances: cap every instance's timeout at this many seconds.
+    #[arg(long, requires = "instances")]
+    pub timeout_cap: Option<f64>,
+    /// With --instances: write onnx,vnnlib,verdict,seconds per instance to this file.
+    #[arg(long, requires = "instances")]
+    pub out: Option<PathBuf>,
+    /// With --instances: run only shard K of N (every instance whose 0-based index i has
+    /// i mod N = K-1).
+    #[arg(long, requires = "instances", value_name = "K/N")]
+    pub shard: Option<String>,
+    /// Most sub-boxes allowed to wait in the branch-and-bound queue (memory cap; beyond it
+    /// the verdict is unknown).
+    #[arg(long, default_value_t = 2_000_000)]
+    pub max_domains: usize,
+    /// Seed of the attacks' random choices.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print stable JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Results files of the shards (written by `beacons verify --instances --shard K/N --out`).
+    #[arg(required = true)]
+    pub results: Vec<PathBuf>,
+    /// Check the rows against this instances.csv too.
+    #[arg(long)]
+    pub instances: Option<PathBuf>,
+    /// Write the merged results here (default: stdout).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -27,6 +27,8 @@ pub fn main() -> i32 {
         Command::Inspect(a) => commands::inspect::run(&a),
         Command::Eval(a) => commands::eval::run(&a),
         Command::Bounds(a) => commands::bounds::run(&a),
+        Command::Verify(a) => commands::verify::run(&a),
+        Command::Merge(a) => commands::merge::run(&a),
     };
     match outcome {
         Ok(status) => status.code(),

@@ -3,3 +3,5 @@
 pub mod bounds;
 pub mod eval;
 pub mod inspect;
+pub mod merge;
+pub mod verify;
