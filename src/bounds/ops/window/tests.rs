@@ -7,7 +7,7 @@ use num_rational::BigRational;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::{backward, interval};
+use super::{backward, bn_channels, interval};
 use crate::bounds::ops::{concretize_lower, Accum};
 use crate::bounds::Interval;
 use crate::eval::exact::forward_f64_point;
@@ -344,6 +344,91 @@ fn batch_norm_channels_are_sound_and_agree() {
                 let (iv, bw) = check(&g, &b, &mut rng);
                 assert_close(&iv, &bw);
             }
+        }
+    }
+}
+
+/// The charged `err` covers the actual rounding of `lam_in` against the input magnitudes:
+/// `Σ_j |(lam A)_ij − fl(lam A)_ij| m_j ≤ err_i`, with `A` recovered exactly column by column
+/// from the exact evaluator (no bias, so `A e_j` is column `j`).
+#[test]
+fn linear_backward_charge_covers_the_rounding() {
+    let mut rng = StdRng::seed_from_u64(13);
+    let conv = Op::Conv(Conv2d {
+        weight: Array4::from_shape_fn((2, 2, 2, 2), |_| f64::from(rng.random_range(-1.0f32..1.0))),
+        bias: None,
+        strides: [1, 1],
+        pads: [1, 0, 0, 1],
+        dilations: [1, 1],
+        group: 1,
+    });
+    let avg = Op::AveragePool(pool([2, 2], [1, 1], [1, 1, 0, 0], false, false));
+    for op in [conv, avg] {
+        let g = single(op, vec![1, 2, 3, 3]);
+        let n = 18;
+        let b = random_box(&mut rng, n, 1.0);
+        let cols: Vec<_> = (0..n)
+            .map(|j| {
+                let e: Vec<f64> = (0..n).map(|i| f64::from(u8::from(i == j))).collect();
+                forward_f64_point(&g, &e).expect("exact evaluation")
+            })
+            .collect();
+        let m_out = cols[0].len();
+        let lam = Array2::from_shape_fn((4, m_out), |_| rng.random_range(-1.0..1.0) / 3.0);
+        let mut acc = Accum::new(4);
+        let li = backward(&g, &g.nodes[0], &lam, &b, &mut acc).expect("backward");
+        let mag = b.magnitude();
+        for i in 0..4 {
+            let mut needed = q(0.0);
+            for j in 0..n {
+                let exact = (0..m_out).fold(q(0.0), |s, o| s + q(lam[(i, o)]) * &cols[j][o].lo);
+                let d = exact - q(li[(i, j)]);
+                needed += if d < q(0.0) { -d } else { d } * q(mag[j]);
+            }
+            assert!(
+                needed > q(0.0),
+                "no rounding happened: the test proves nothing"
+            );
+            assert!(
+                needed <= q(acc.err[i]),
+                "row {i}: err {} too small",
+                acc.err[i]
+            );
+        }
+    }
+}
+
+/// The BatchNorm factor enclosure holds exactly: `κ_lo ≤ scale / sqrt(var + eps) ≤ κ_hi`
+/// (compared through squares), and the midpoint ± radius covers it.
+#[test]
+fn batch_norm_factor_encloses_the_irrational_factor() {
+    let scale = array![1.0, -3.0, 0.1, 7.5, 1e-3, -1e3];
+    let var = array![2.0, 0.1, 1e-3, 3.0, 1e5, 0.7];
+    for eps in [0.0, 1e-5, 1e-3] {
+        let g = single(
+            batch_norm(scale.clone(), var.clone(), eps),
+            vec![1, 6, 1, 1],
+        );
+        let (chs, _) = bn_channels(&g, &g.nodes[0]).expect("channels");
+        for (c, ch) in chs.iter().enumerate() {
+            // |κ| = |scale| / sqrt(v): |κ|² v = scale², and κ has the sign of scale.
+            let v = q(var[c]) + q(eps);
+            let s2 = q(scale[c]) * q(scale[c]);
+            let [lo, hi] = if scale[c] > 0.0 {
+                ch.k
+            } else {
+                [-ch.k[1], -ch.k[0]]
+            };
+            assert!(
+                lo > 0.0 && q(lo) * q(lo) * &v <= s2,
+                "channel {c}: κ_lo {lo} too high"
+            );
+            assert!(q(hi) * q(hi) * &v >= s2, "channel {c}: κ_hi {hi} too low");
+            assert!(q(ch.mid) - q(ch.rad) <= q(ch.k[0]) && q(ch.mid) + q(ch.rad) >= q(ch.k[1]));
+            assert!(
+                ch.k[1] - ch.k[0] <= 1e-14 * ch.k[1].abs(),
+                "channel {c}: enclosure too wide"
+            );
         }
     }
 }
