@@ -79,8 +79,27 @@ fn check_family(dir: &Path, family: &str) {
                 );
             }
         }
-        for (method, key) in [(Method::Ibp, "IBP"), (Method::Crown, "CROWN")] {
+        let mut crown_margins = Vec::new();
+        for (method, key) in [
+            (Method::Ibp, "IBP"),
+            (Method::Crown, "CROWN"),
+            (Method::AlphaCrown, "alpha-CROWN"),
+        ] {
             let ours = region_bounds(g, method, region).expect("bounds");
+            if method == Method::Crown {
+                crown_margins = ours.margins.clone();
+            }
+            if method == Method::AlphaCrown {
+                for (d, ms) in ours.margins.iter().enumerate() {
+                    for (a, m) in ms.iter().enumerate() {
+                        assert!(
+                            *m >= crown_margins[d][a],
+                            "{onnx} {vnnlib}: alpha-crown margin {d}.{a} {m} looser than crown {}",
+                            crown_margins[d][a]
+                        );
+                    }
+                }
+            }
             let r = &p["methods"][key];
             let t = tallies.entry(key).or_default();
             let name = format!("{onnx} {vnnlib} box {k} {key}");
@@ -108,7 +127,15 @@ fn check_family(dir: &Path, family: &str) {
             t.looser.len()
         );
     }
-    for (key, t) in &tallies {
+    // alpha-CROWN is checked above against our own CROWN (never looser); how it compares with
+    // auto_LiRPA's alpha-CROWN is reported, not yet asserted (issue 4 tracks the gap).
+    if let Some(t) = tallies.get("alpha-CROWN") {
+        eprintln!(
+            "{family} alpha-CROWN: {:.1}% of bounds at least as tight as auto_LiRPA's",
+            100.0 * (1.0 - t.looser.len() as f64 / t.bounds as f64)
+        );
+    }
+    for (key, t) in tallies.iter().filter(|(k, _)| **k != "alpha-CROWN") {
         assert!(
             t.looser.is_empty(),
             "{family} {key}: {} bounds looser than auto_LiRPA, e.g.\n{}",

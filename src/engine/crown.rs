@@ -36,11 +36,21 @@ pub enum Intermediate {
     Intersect,
 }
 
+/// What one backward pass yields.
+pub struct Pass {
+    /// Sound lower bound of every row.
+    pub lower: Vec<f64>,
+    /// With recording: the coefficients on the graph input (rows × input size).
+    pub input_lam: Option<Array2<f64>>,
+    /// With recording: for each relaxed node (by position), the coefficients on its output.
+    pub relaxed: HashMap<usize, Array2<f64>>,
+}
+
 /// Per-problem engine state: the best known enclosure of every value.
 pub struct State<'g> {
-    graph: &'g Graph,
-    input: ValueId,
-    output: ValueId,
+    pub(crate) graph: &'g Graph,
+    pub(crate) input: ValueId,
+    pub(crate) output: ValueId,
     /// Enclosures of every value (interval steps, refined by CROWN at pre-activations).
     pub bounds: Vec<Option<Interval>>,
 }
@@ -124,12 +134,27 @@ impl<'g> State<'g> {
     /// Sound lower bounds of `c_i · v` for each row, by a full backward pass from node `k`
     /// (the producer of `v`) to the graph input.
     pub fn backward_lower(&self, k: usize, v: ValueId, c: Array2<f64>) -> Result<Vec<f64>> {
+        Ok(self.backward_pass(k, v, c, None, false)?.lower)
+    }
+
+    /// The backward pass behind [`State::backward_lower`], optionally with alpha slopes per
+    /// relaxed node (indexed by node position) and recording what alpha-CROWN needs: the
+    /// coefficients reaching each relaxed node's output and the graph input.
+    pub fn backward_pass(
+        &self,
+        k: usize,
+        v: ValueId,
+        c: Array2<f64>,
+        alpha: Option<&HashMap<usize, Array2<f64>>>,
+        record: bool,
+    ) -> Result<Pass> {
         let g = self.graph;
         let rows = c.nrows();
         let mut lams: HashMap<usize, Array2<f64>> = HashMap::new();
+        let mut relaxed = HashMap::new();
         lams.insert(v.0, c);
         let mut acc = Accum::new(rows);
-        for node in g.nodes[..=k].iter().rev() {
+        for (idx, node) in g.nodes[..=k].iter().enumerate().rev() {
             let Some(lam) = lams.remove(&node.output.0) else {
                 continue;
             };
@@ -138,7 +163,11 @@ impl<'g> State<'g> {
                 .iter()
                 .map(|i| self.bounds[i.0].as_ref().expect("computed before"))
                 .collect();
-            let outs = ops::backward(g, node, &lam, &ins, None, &mut acc)?;
+            let slopes = alpha.and_then(|a| a.get(&idx));
+            let outs = ops::backward(g, node, &lam, &ins, slopes, &mut acc)?;
+            if record && ops::is_relaxed(&node.op) {
+                relaxed.insert(idx, lam);
+            }
             for (inp, l) in node.inputs.iter().zip(outs) {
                 match lams.get_mut(&inp.0) {
                     Some(existing) => {
@@ -156,6 +185,11 @@ impl<'g> State<'g> {
                 }
             }
         }
+        let input_lam = if record {
+            lams.get(&self.input.0).cloned()
+        } else {
+            None
+        };
         // Everything left hangs on graph inputs (or on values no node produces).
         let mut total = vec![0.0; rows];
         let mut first = true;
@@ -178,7 +212,11 @@ impl<'g> State<'g> {
             );
             total = part;
         }
-        Ok(total)
+        Ok(Pass {
+            lower: total,
+            input_lam,
+            relaxed,
+        })
     }
 
     /// Final bounds of the outputs and of the rows of `c`.

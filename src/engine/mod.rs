@@ -10,6 +10,7 @@
 //! interval step leaves unstable, as auto_LiRPA's default). Engine state (pre-activation
 //! bounds) lives in [`crown::State`], never in the ops.
 
+pub mod alpha;
 pub mod crown;
 pub mod ibp;
 pub mod property;
@@ -26,6 +27,7 @@ use crate::ir::{Graph, Op, ValueId};
 pub enum Method {
     Ibp,
     Crown,
+    AlphaCrown,
 }
 
 impl Method {
@@ -33,6 +35,7 @@ impl Method {
         match self {
             Method::Ibp => "ibp",
             Method::Crown => "crown",
+            Method::AlphaCrown => "alpha-crown",
         }
     }
 }
@@ -111,5 +114,6 @@ pub fn compute(
             let b = crown::State::new(graph, input, crown::Intermediate::Intersect)?.bounds(c)?;
             Ok(BoxBounds::tighter(a, b))
         }
+        Method::AlphaCrown => alpha::bounds(graph, input, c, alpha::DEFAULT_ITERATIONS),
     }
 }

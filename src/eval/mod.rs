@@ -217,7 +217,7 @@ fn run<T: Scalar>(
 }
 
 /// One node on batched arguments (`args[i]` has shape `[batch] ++ per-sample shape`).
-fn eval_node<T: Scalar>(
+pub(crate) fn eval_node<T: Scalar>(
     node: &Node,
     args: &[&ArrayD<T>],
 ) -> std::result::Result<ArrayD<T>, String> {

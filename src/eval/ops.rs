@@ -40,6 +40,12 @@ pub fn linear<T: Scalar>(x: &ArrayD<T>, w: &Array2<f64>, b: Option<&Array1<f64>>
     }
     let mut oshape = shape;
     *oshape.last_mut().ok_or("empty shape")? = out;
+    // The product may come out column-major (ndarray picks the layout from its operands).
+    let y = if y.is_standard_layout() {
+        y
+    } else {
+        y.as_standard_layout().into_owned()
+    };
     y.into_shape_with_order(IxDyn(&oshape))
         .map_err(|e| e.to_string())
 }
