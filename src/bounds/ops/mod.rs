@@ -347,7 +347,13 @@ pub fn backward(
                 .map(|j| f.relax(x.lo[j], x.hi[j], None))
                 .collect();
             let range = f.slope_range();
-            Ok(vec![backward_relaxed(lam, &relax, slopes.map(|s| (s, range)), &m, acc)])
+            Ok(vec![backward_relaxed(
+                lam,
+                &relax,
+                slopes.map(|s| (s, range)),
+                &m,
+                acc,
+            )])
         }
         Op::Conv(_)
         | Op::BatchNorm { .. }
