@@ -22,7 +22,7 @@ use rand::rngs::StdRng;
 use rayon::prelude::*;
 
 use super::attack::{self, AttackConfig, Counterexample, Objective};
-use super::grad::Tape;
+use super::grad;
 use super::Deadline;
 use crate::bounds::rounding::{abs_dot_up, sub_down};
 use crate::bounds::Interval;
@@ -89,12 +89,15 @@ impl<'a> Problem<'a> {
         }
     }
 
-    /// Sound lower bounds of every atom's margin `a·Y − b` over the box `[lo, hi]`.
-    pub fn margins(&self, lo: &[f64], hi: &[f64]) -> Result<Vec<Vec<f64>>> {
+    /// Sound lower bounds of every atom's margin `a·Y − b` over the box `[lo, hi]`, and,
+    /// when the box is not proved and `coefficients` is set, the input coefficients of the
+    /// steering atom's linear bound (see [`grad::linear_coefficients`]).
+    pub fn bound(&self, lo: &[f64], hi: &[f64], coefficients: bool) -> Result<Bounded> {
         let input = Interval::new(lo.to_vec(), hi.to_vec());
-        let b = State::new(self.graph, &input, Intermediate::Replace)?.bounds(Some(&self.c))?;
+        let state = State::new(self.graph, &input, Intermediate::Replace)?;
+        let b = state.bounds(Some(&self.c))?;
         let magnitude = b.outputs.magnitude();
-        let mut out: Vec<Vec<f64>> = self
+        let mut margins: Vec<Vec<f64>> = self
             .region
             .unsafe_outputs
             .iter()
@@ -106,10 +109,26 @@ impl<'a> Problem<'a> {
             if let Some(s) = &self.slack[k] {
                 m = sub_down(m, abs_dot_up(s, &magnitude));
             }
-            out[d][a] = m;
+            margins[d][a] = m;
         }
-        Ok(out)
+        let steer = unproved(&margins);
+        let coeffs = match steer {
+            Some((d, a, _)) if coefficients => {
+                let row = &self.region.unsafe_outputs[d].atoms[a].coeffs;
+                grad::linear_coefficients(self.graph, &state.bounds, row).ok()
+            }
+            _ => None,
+        };
+        Ok(Bounded { steer, coeffs })
     }
+}
+
+/// What bounding a box tells branch-and-bound.
+pub struct Bounded {
+    /// `None` when the box is proved; otherwise the steering atom (see [`unproved`]).
+    pub steer: Option<(usize, usize, f64)>,
+    /// The steering atom's linear-bound coefficients over the input, when asked for.
+    pub coeffs: Option<Vec<f64>>,
 }
 
 /// Whether the margins close the box, and otherwise the unproved atom to steer by: the best
@@ -184,6 +203,7 @@ struct Open {
     lo: Vec<f64>,
     hi: Vec<f64>,
     atom: (usize, usize, f64),
+    coeffs: Option<Vec<f64>>,
 }
 
 /// Runs branch-and-bound on `problem` from the root box's `margins`.
@@ -196,20 +216,27 @@ pub fn run(
     stats: &mut BabStats,
 ) -> Result<BabOutcome> {
     let region = problem.region;
-    let Some(first) = unproved(root_margins) else {
+    if unproved(root_margins).is_none() {
         return Ok(BabOutcome::Proved);
-    };
+    }
     let root_width: Vec<f64> = (region.input.lower.iter().zip(&region.input.upper))
         .map(|(l, h)| h - l)
         .collect();
     let obj = Objective::new(region);
     let mut queue = BinaryHeap::new();
+    let (lo, hi) = (region.input.lower.clone(), region.input.upper.clone());
+    let b = problem.bound(&lo, &hi, cfg.use_gradient)?;
+    stats.bounded += 1;
+    let Some(atom) = b.steer else {
+        return Ok(BabOutcome::Proved);
+    };
     let root = vec![Open {
-        lo: region.input.lower.clone(),
-        hi: region.input.upper.clone(),
-        atom: first,
+        lo,
+        hi,
+        atom,
+        coeffs: b.coeffs,
     }];
-    let (found, splits) = examine(problem, &obj, &root, &root_width, cfg.use_gradient)?;
+    let (found, splits) = examine(problem, &obj, &root, &root_width)?;
     if let Some(c) = found {
         return Ok(BabOutcome::Violated(c));
     }
@@ -256,19 +283,25 @@ pub fn run(
                 }
             }
         }
-        let bounded: Vec<Result<Vec<Vec<f64>>>> = children
+        let bounded: Vec<Result<Bounded>> = children
             .par_iter()
-            .map(|(lo, hi)| problem.margins(lo, hi))
+            .map(|(lo, hi)| problem.bound(lo, hi, cfg.use_gradient))
             .collect();
         stats.bounded += children.len() as u64;
         let mut open = Vec::new();
-        for ((lo, hi), m) in children.into_iter().zip(bounded) {
-            if let Some(atom) = unproved(&m?) {
-                open.push(Open { lo, hi, atom });
+        for ((lo, hi), b) in children.into_iter().zip(bounded) {
+            let b = b?;
+            if let Some(atom) = b.steer {
+                open.push(Open {
+                    lo,
+                    hi,
+                    atom,
+                    coeffs: b.coeffs,
+                });
             }
         }
         if !open.is_empty() {
-            let (found, splits) = examine(problem, &obj, &open, &root_width, cfg.use_gradient)?;
+            let (found, splits) = examine(problem, &obj, &open, &root_width)?;
             if let Some(c) = found {
                 return Ok(BabOutcome::Violated(c));
             }
@@ -311,35 +344,20 @@ fn enqueue(queue: &mut BinaryHeap<Domain>, open: Vec<Open>, splits: Vec<usize>) 
 }
 
 /// Checks the centres of the open boxes for counterexamples and chooses each box's split
-/// input: the largest smear `|g_i| · width_i` with the gradient `g` of the steering atom at
-/// the centre, or (without gradients, or where the gradient vanishes) the widest input
-/// relative to the root box.
+/// input: the largest smear `|A_i| · width_i` with the steering atom's linear-bound
+/// coefficients `A`, or (without them, or where they vanish) the widest input relative to the
+/// root box.
 fn examine(
     problem: &Problem,
     obj: &Objective,
     open: &[Open],
     root_width: &[f64],
-    use_gradient: bool,
 ) -> Result<(Option<Counterexample>, Vec<usize>)> {
     let n = root_width.len();
     let centres = Array2::from_shape_fn((open.len(), n), |(r, i)| {
         open[r].lo[i] + 0.5 * (open[r].hi[i] - open[r].lo[i])
     });
-    let (outputs, grads) = if use_gradient {
-        let tape = Tape::forward(problem.graph, centres.view())?;
-        let out = tape.outputs()?;
-        let cot = Array2::from_shape_fn(out.dim(), |(r, j)| {
-            let (d, a, _) = open[r].atom;
-            problem.region.unsafe_outputs[d].atoms[a].coeffs[j]
-        });
-        let g = tape.backward(cot.view())?;
-        (out, Some(g))
-    } else {
-        (
-            crate::eval::forward_f64(problem.graph, centres.view())?,
-            None,
-        )
-    };
+    let outputs = crate::eval::forward_f64(problem.graph, centres.view())?;
     let mut candidates: Vec<(f64, usize)> = (0..open.len())
         .map(|r| (obj.value(outputs.row(r).as_slice().unwrap_or(&[])).0, r))
         .filter(|(v, _)| *v <= 0.0)
@@ -353,8 +371,7 @@ fn examine(
     }
     let splits = open
         .iter()
-        .enumerate()
-        .map(|(r, o)| {
+        .map(|o| {
             let width = |i: usize| o.hi[i] - o.lo[i];
             let relative = |i: usize| {
                 if root_width[i] > 0.0 {
@@ -363,7 +380,12 @@ fn examine(
                     0.0
                 }
             };
-            let smear = |i: usize| grads.as_ref().map_or(0.0, |g| g[(r, i)].abs() * width(i));
+            let smear = |i: usize| {
+                o.coeffs
+                    .as_ref()
+                    .and_then(|a| a.get(i))
+                    .map_or(0.0, |a| a.abs() * width(i))
+            };
             let by = |f: &dyn Fn(usize) -> f64| {
                 (0..n).max_by(|&a, &b| f(a).total_cmp(&f(b))).unwrap_or(0)
             };

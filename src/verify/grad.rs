@@ -10,6 +10,7 @@
 
 use ndarray::{Array2, ArrayD, ArrayView2, Axis, IxDyn};
 
+use crate::bounds::Interval;
 use crate::error::{Error, Result};
 use crate::eval::forward_all_f64;
 use crate::ir::{Graph, Op};
@@ -56,6 +57,65 @@ pub struct Tape<'g> {
     graph: &'g Graph,
     values: Vec<ArrayD<f64>>,
     rows: usize,
+    /// Relaxed mode ([`linear_coefficients`]): the enclosure of every value.
+    relaxed: Option<&'g [Option<Interval>]>,
+}
+
+/// The input coefficients of CROWN's linear lower bound of `cot · N(x)` (a single row),
+/// recomputed in plain `f64` from the intermediate enclosures `bounds` (indexed by value, as
+/// `engine::crown::State::bounds`): a ReLU with `l < 0 < u` passes a non-negative coefficient
+/// through the adaptive lower line (slope 1 if `u ≥ −l`, else 0) and a negative one through the
+/// upper line (slope `u / (u − l)`); smooth activations use their slope at the interval's
+/// midpoint. A heuristic for choosing splits (`|A_i| · width_i`), never a bound.
+pub fn linear_coefficients(
+    graph: &Graph,
+    bounds: &[Option<Interval>],
+    cot: &[f64],
+) -> Result<Vec<f64>> {
+    check_supported(graph)?;
+    let tape = Tape {
+        graph,
+        values: Vec::new(),
+        rows: 1,
+        relaxed: Some(bounds),
+    };
+    let cot = ArrayView2::from_shape((1, cot.len()), cot)
+        .map_err(|e| Error::Invalid(format!("coefficient row: {e}")))?;
+    Ok(tape.backward(cot)?.into_raw_vec_and_offset().0)
+}
+
+/// The relaxed slope of an activation at one element, for a coefficient of sign `positive`.
+fn relaxed_slope(op: &Op, l: f64, u: f64, positive: bool) -> f64 {
+    match op {
+        Op::Relu | Op::LeakyRelu { .. } => {
+            let alpha = match op {
+                Op::LeakyRelu { alpha } => *alpha,
+                _ => 0.0,
+            };
+            if l >= 0.0 {
+                1.0
+            } else if u <= 0.0 {
+                alpha
+            } else if positive {
+                if u >= -l {
+                    1.0
+                } else {
+                    alpha
+                }
+            } else {
+                (u - alpha * l) / (u - l)
+            }
+        }
+        Op::Sigmoid => {
+            let s = 1.0 / (1.0 + (-(0.5 * (l + u))).exp());
+            s * (1.0 - s)
+        }
+        Op::Tanh => {
+            let t = (0.5 * (l + u)).tanh();
+            1.0 - t * t
+        }
+        _ => 1.0,
+    }
 }
 
 impl<'g> Tape<'g> {
@@ -67,12 +127,16 @@ impl<'g> Tape<'g> {
             graph,
             values,
             rows: x.nrows(),
+            relaxed: None,
         })
     }
 
     /// The flattened output, one row per sample.
     pub fn outputs(&self) -> Result<Array2<f64>> {
-        let out = &self.values[self.graph.outputs[0].0];
+        let out = self
+            .values
+            .get(self.graph.outputs[0].0)
+            .ok_or_else(|| Error::Invalid("a relaxed tape has no values".into()))?;
         flat(out, self.rows)
     }
 
@@ -132,6 +196,27 @@ impl<'g> Tape<'g> {
         };
         let x0 = node.inputs[0].0;
         let one = |d: ArrayD<f64>| vec![(x0, d)];
+        if let (Some(bounds), true) = (self.relaxed, node.op.is_activation()) {
+            let b = bounds[x0]
+                .as_ref()
+                .ok_or_else(|| format!("no enclosure of the input of `{}`", node.name))?;
+            let d = dy.as_standard_layout();
+            if d.len() != b.len() {
+                return Err(format!(
+                    "enclosure of {} values for a gradient of {}",
+                    b.len(),
+                    d.len()
+                ));
+            }
+            let dx: Vec<f64> = d
+                .iter()
+                .zip(b.lo.iter().zip(&b.hi))
+                .map(|(&v, (&l, &u))| v * relaxed_slope(&node.op, l, u, v >= 0.0))
+                .collect();
+            return Ok(one(
+                ArrayD::from_shape_vec(d.shape(), dx).map_err(|e| e.to_string())?
+            ));
+        }
         Ok(match &node.op {
             Op::Linear { weight, .. } => {
                 let (out, inp) = weight.dim();
@@ -292,12 +377,18 @@ mod tests {
             let m = g.output_size();
             let x = Array2::from_shape_fn((2, n), |_| rng.random_range(-1.0..1.0));
             let cot = Array2::from_shape_fn((2, m), |_| rng.random_range(-1.0..1.0));
-            let tape = Tape::forward(&g, x.view()).unwrap();
+            let tape = match Tape::forward(&g, x.view()) {
+                Ok(t) => t,
+                Err(e) => {
+                    let plain = crate::eval::forward_f64(&g, x.view());
+                    panic!("seed {seed}: {e}; forward_f64: {:?}\n{g}", plain.err());
+                }
+            };
             let grad = tape.backward(cot.view()).unwrap();
             let h = 1e-6;
             for b in 0..2 {
                 for i in 0..n {
-                    let mut p = x.row(b).to_owned().insert_axis(Axis(0));
+                    let mut p = Array2::from_shape_vec((1, n), x.row(b).to_vec()).unwrap();
                     let mut q = p.clone();
                     p[(0, i)] += h;
                     q[(0, i)] -= h;

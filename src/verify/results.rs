@@ -293,3 +293,105 @@ impl fmt::Display for Summary {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(n: usize) -> Vec<Instance> {
+        (0..n)
+            .map(|i| Instance {
+                onnx: format!("net{i}.onnx"),
+                vnnlib: "p.vnnlib".into(),
+                timeout: 10.0,
+            })
+            .collect()
+    }
+
+    /// The results file of shard `k/n` of `l`, with verdicts that depend on the index.
+    fn shard(l: &[Instance], k: usize, n: usize) -> (String, Results) {
+        let s = Shard { index: k, count: n };
+        let rows = s
+            .select(l.len())
+            .into_iter()
+            .map(|i| Row {
+                onnx: l[i].onnx.clone(),
+                vnnlib: l[i].vnnlib.clone(),
+                verdict: if i % 2 == 0 {
+                    Verdict::Holds
+                } else {
+                    Verdict::Violated
+                },
+                seconds: i as f64,
+            })
+            .collect();
+        let r = Results {
+            fingerprint: fingerprint(l),
+            count: l.len(),
+            shard: s,
+            rows,
+        };
+        // Through the text form, as `beacons merge` reads it.
+        let text = r.render();
+        (
+            format!("s{k}.csv"),
+            Results::parse(&text, Path::new("s.csv")).unwrap(),
+        )
+    }
+
+    #[test]
+    fn shards_merge_into_the_unsharded_results() {
+        let l = list(7);
+        let whole = shard(&l, 1, 1).1;
+        let parts: Vec<_> = [3, 1, 2].iter().map(|&k| shard(&l, k, 3)).collect();
+        assert_eq!(merge(&parts, None).unwrap(), whole);
+        assert_eq!(merge(&parts, Some(&l)).unwrap(), whole);
+        let s = Summary::of(&whole.rows);
+        assert_eq!((s.decided, s.holds, s.violated), (7, 4, 3));
+        assert_eq!(s.median_seconds, 3.0);
+    }
+
+    #[test]
+    fn merge_refuses_duplicates_gaps_and_mismatches() {
+        let l = list(7);
+        let err = |parts: &[(String, Results)], inst: Option<&[Instance]>| {
+            merge(parts, inst).unwrap_err().to_string()
+        };
+        let e = err(&[shard(&l, 1, 3), shard(&l, 1, 3), shard(&l, 2, 3)], None);
+        assert!(e.contains("appears twice"), "{e}");
+        let e = err(&[shard(&l, 1, 3), shard(&l, 3, 3)], None);
+        assert!(e.contains("missing shard(s) 2/3"), "{e}");
+        let e = err(&[shard(&l, 1, 2), shard(&l, 2, 3)], None);
+        assert!(e.contains("different shardings"), "{e}");
+        let other = list(8);
+        let e = err(&[shard(&l, 1, 2), shard(&other, 2, 2)], None);
+        assert!(e.contains("different instance list"), "{e}");
+        let e = err(&[shard(&l, 1, 1)], Some(&other));
+        assert!(e.contains("--instances"), "{e}");
+        // A truncated shard file.
+        let mut short = shard(&l, 2, 2);
+        short.1.rows.pop();
+        let e = err(&[shard(&l, 1, 2), short], None);
+        assert!(e.contains("has 2 rows"), "{e}");
+        // A row that names another instance.
+        let mut wrong = shard(&l, 2, 2);
+        wrong.1.rows[0].onnx = "net0.onnx".into();
+        let e = err(&[shard(&l, 1, 2), wrong.clone()], Some(&l));
+        assert!(e.contains("should be net1.onnx"), "{e}");
+        let e = err(&[shard(&l, 1, 2), wrong], None);
+        assert!(e.contains("appears twice"), "{e}");
+        assert!(err(&[], None).contains("no results"));
+    }
+
+    #[test]
+    fn malformed_results_files_are_located_errors() {
+        let p = Path::new("r.csv");
+        assert!(Results::parse("onnx,vnnlib,verdict,seconds\n", p).is_err());
+        let head = "# beacons-results v1 instances=ab count=1 shard=1/1\n";
+        assert!(Results::parse(&format!("{head}a,b,c\n"), p).is_err());
+        let e = Results::parse(&format!("{head}{HEADER}\na,b,maybe,1.0\n"), p).unwrap_err();
+        assert!(e.to_string().starts_with("r.csv:3:1:"), "{e}");
+        let e = Results::parse(&format!("{head}{HEADER}\na,b,holds\n"), p).unwrap_err();
+        assert!(e.to_string().contains("4 fields"), "{e}");
+    }
+}
