@@ -143,19 +143,21 @@ fn conv_by_hand() {
     assert_close(&bw, &iv);
 }
 
+/// Input shape, out channels, kernel, strides, pads, dilations, group.
+type ConvCase = (
+    [usize; 4],
+    usize,
+    [usize; 2],
+    [usize; 2],
+    [usize; 4],
+    [usize; 2],
+    usize,
+);
+
 #[test]
 fn conv_geometries_are_sound_and_agree() {
     let mut rng = StdRng::seed_from_u64(7);
-    // (input shape, out channels, kernel, strides, pads, dilations, group)
-    let cases: [(
-        [usize; 4],
-        usize,
-        [usize; 2],
-        [usize; 2],
-        [usize; 4],
-        [usize; 2],
-        usize,
-    ); 4] = [
+    let cases: [ConvCase; 4] = [
         ([1, 2, 5, 4], 3, [2, 3], [2, 1], [1, 0, 1, 1], [1, 1], 1),
         ([1, 2, 6, 6], 4, [3, 2], [1, 2], [0, 1, 1, 0], [2, 1], 2),
         ([1, 3, 4, 5], 3, [1, 1], [1, 1], [1, 1, 1, 1], [1, 1], 3),
