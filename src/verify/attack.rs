@@ -162,10 +162,10 @@ pub fn search(
     }
     // The last iterate too.
     let y = forward_f64(graph, cur.view())?;
-    for r in 0..cur.nrows() {
+    for (r, best) in best_v.iter_mut().enumerate() {
         let v = obj.value(y.row(r).as_slice().unwrap_or(&[])).0;
-        if v < best_v[r] {
-            best_v[r] = v;
+        if v < *best {
+            *best = v;
             best_x.row_mut(r).assign(&cur.row(r));
         }
     }

@@ -198,6 +198,9 @@ pub struct BabStats {
     pub peak_queue: usize,
 }
 
+/// A box as its lower and upper corners.
+type SubBox = (Vec<f64>, Vec<f64>);
+
 /// An unproved sub-box and the atom `(disjunct, atom, margin)` that steers it.
 struct Open {
     lo: Vec<f64>,
@@ -402,7 +405,7 @@ fn examine(
 
 /// The two halves of a box along its split input (or, when that input can no longer be
 /// halved in `f64`, along the widest one that can); `None` when no input can be halved.
-fn bisect(d: &Domain) -> Option<((Vec<f64>, Vec<f64>), (Vec<f64>, Vec<f64>))> {
+fn bisect(d: &Domain) -> Option<(SubBox, SubBox)> {
     let halvable = |i: usize| {
         let mid = d.lo[i] + 0.5 * (d.hi[i] - d.lo[i]);
         (mid > d.lo[i] && mid < d.hi[i]).then_some(mid)

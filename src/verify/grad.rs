@@ -322,8 +322,8 @@ fn unbroadcast(d: &ArrayD<f64>, target: &[usize]) -> std::result::Result<ArrayD<
         ));
     }
     let mut r = d.clone();
-    for axis in 1..rank {
-        if padded[axis] == 1 && r.shape()[axis] != 1 {
+    for (axis, &p) in padded.iter().enumerate().skip(1) {
+        if p == 1 && r.shape()[axis] != 1 {
             r = r.sum_axis(Axis(axis)).insert_axis(Axis(axis));
         }
     }
