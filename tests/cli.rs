@@ -169,3 +169,71 @@ fn usage_error_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--input"));
 }
+
+#[test]
+fn bounds_example_text() {
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(r"\(\d+\.\d+ s\)", "([SECONDS] s)");
+    settings.bind(|| {
+        assert_cmd_snapshot!(beacons().args([
+            "bounds",
+            "models/dose_response.onnx",
+            "specs/dose_response_range.vnnlib",
+            "--method",
+            "crown"
+        ]));
+    });
+}
+
+#[test]
+fn bounds_json_contains_sampled_outputs_and_orders_methods() {
+    let run = |method: &str| -> serde_json::Value {
+        let out = beacons()
+            .args([
+                "bounds",
+                "models/dose_response.onnx",
+                "specs/dose_response_range.vnnlib",
+                "--json",
+                "--method",
+                method,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let (ibp, crown, alpha) = (run("ibp"), run("crown"), run("alpha-crown"));
+    let lo = |v: &serde_json::Value| v["outputs"]["lower"][0].as_f64().unwrap();
+    let hi = |v: &serde_json::Value| v["outputs"]["upper"][0].as_f64().unwrap();
+    assert_eq!(crown["method"], "crown");
+    assert!(lo(&ibp) <= lo(&crown) && lo(&crown) <= lo(&alpha));
+    assert!(hi(&ibp) >= hi(&crown) && hi(&crown) >= hi(&alpha));
+    // Every output the example input file produces lies inside the bounds of every method.
+    let out = beacons()
+        .args([
+            "eval",
+            "models/dose_response.onnx",
+            "--input",
+            "models/dose_response_inputs.json",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let y: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for row in y["outputs"].as_array().unwrap() {
+        let v = row[0].as_f64().unwrap();
+        for b in [&ibp, &crown, &alpha] {
+            assert!(
+                lo(b) <= v && v <= hi(b),
+                "{v} outside [{}, {}]",
+                lo(b),
+                hi(b)
+            );
+        }
+    }
+    assert_eq!(crown["margins"].as_array().unwrap().len(), 2);
+}

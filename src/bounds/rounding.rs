@@ -30,7 +30,7 @@
 pub const UNIT_ROUNDOFF: f64 = 1.0 / 9_007_199_254_740_992.0;
 
 /// Smallest positive subnormal binary64, `2^-1074`.
-pub const ETA: f64 = 4.940_656_458_412_465_4e-324;
+pub const ETA: f64 = f64::from_bits(1);
 
 /// `γ_n = n u / (1 − n u)`, rounded up, for error bounds of `n`-term sums of products.
 /// Returns +∞ when `n u ≥ 1/2` (no useful bound; never the case for real networks).

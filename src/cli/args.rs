@@ -88,7 +88,8 @@ pub struct BoundsArgs {
     pub model: PathBuf,
     /// The property (VNN-LIB): its input boxes and the atoms whose margins are bounded.
     pub spec: PathBuf,
-    /// Bound method: ibp (interval), crown (backward linear relaxation).
+    /// Bound method: ibp (interval), crown (backward linear relaxation), alpha-crown (CROWN
+    /// with relaxation slopes optimised for each bound, 20 iterations).
     #[arg(long, value_enum, default_value_t = BoundMethod::Crown)]
     pub method: BoundMethod,
     /// Print stable JSON instead of text.
@@ -100,6 +101,7 @@ pub struct BoundsArgs {
 pub enum BoundMethod {
     Ibp,
     Crown,
+    AlphaCrown,
 }
 
 impl From<BoundMethod> for crate::engine::Method {
@@ -107,6 +109,7 @@ impl From<BoundMethod> for crate::engine::Method {
         match m {
             BoundMethod::Ibp => crate::engine::Method::Ibp,
             BoundMethod::Crown => crate::engine::Method::Crown,
+            BoundMethod::AlphaCrown => crate::engine::Method::AlphaCrown,
         }
     }
 }

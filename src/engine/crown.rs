@@ -18,7 +18,7 @@ use ndarray::Array2;
 
 use super::{ibp, target_of, BoxBounds};
 use crate::bounds::ops::{self, Accum};
-use crate::bounds::rounding::{abs_dot_up, add_down, add_up, mul_up, ETA, UNIT_ROUNDOFF};
+use crate::bounds::rounding::add_down;
 use crate::bounds::Interval;
 use crate::error::Result;
 use crate::ir::{Graph, ValueId};
@@ -174,10 +174,7 @@ impl<'g> State<'g> {
                         *existing += &l;
                         // The sum is rounded: charge 2u Σ |sum| m per row.
                         let m = self.bounds[inp.0].as_ref().expect("computed").magnitude();
-                        for (i, row) in existing.rows().into_iter().enumerate() {
-                            let e = mul_up(2.0 * UNIT_ROUNDOFF, abs_dot_up(&row.to_vec(), &m));
-                            acc.charge(i, add_up(e, m.len() as f64 * ETA));
-                        }
+                        ops::charge_elementwise(existing, &m, &mut acc);
                     }
                     None => {
                         lams.insert(inp.0, l);

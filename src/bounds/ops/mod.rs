@@ -140,8 +140,7 @@ pub fn interval(graph: &Graph, node: &Node, inputs: &[&Interval]) -> Result<Inte
             let c = broadcast_const(node, c, &graph.value(node.output).shape)?;
             let mut lo = Vec::with_capacity(n);
             let mut hi = Vec::with_capacity(n);
-            for i in 0..n {
-                let k = c[i];
+            for (i, &k) in c.iter().enumerate().take(n) {
                 if divide && k == 0.0 {
                     return Err(unsupported(node, "division by zero"));
                 }
@@ -275,6 +274,7 @@ pub fn backward(
             let abs_w = weight.mapv(f64::abs);
             let g = gamma(out);
             for l in 0..lead {
+                let sum_m = inflate_sum(m[l * inp..(l + 1) * inp].iter().sum(), inp);
                 let lam_l = lam.slice(s![.., l * out..(l + 1) * out]);
                 res.slice_mut(s![.., l * inp..(l + 1) * inp])
                     .assign(&lam_l.dot(weight));
@@ -288,7 +288,9 @@ pub fn backward(
                 for i in 0..rows {
                     let li = lam_l.row(i).to_vec();
                     let e = mul_up(g, abs_dot_up(&li, &wm));
-                    acc.charge(i, add_up(e, (inp * out) as f64 * ETA));
+                    // Underflow: each entry of the product is off by at most `out·η`
+                    // absolute, which moves the bound by `out·η·Σ_j m_j`.
+                    acc.charge(i, add_up(e, mul_up(out as f64 * ETA, sum_m)));
                     if let Some(b) = bias {
                         let bv = b
                             .as_slice()
@@ -413,13 +415,15 @@ pub(crate) fn backward_relaxed(
 }
 
 /// Error allowance of an elementwise product/quotient `res = fl(lam ∘ k)`: each entry is within
-/// `2u |res|` (plus underflow) of the exact one, so the bound moves by at most
-/// `2u Σ_j |res_ij| m_j` per row.
+/// `2u |res| + η` of the exact one, so the bound moves by at most
+/// `2u Σ_j |res_ij| m_j + η Σ_j m_j` per row.
 pub(crate) fn charge_elementwise(res: &Array2<f64>, m: &[f64], acc: &mut Accum) {
+    // Underflow: each entry is off by at most η absolute, moving the bound by η·Σ_j m_j.
+    let underflow = mul_up(ETA, inflate_sum(m.iter().sum(), m.len()));
     for (i, row) in res.axis_iter(Axis(0)).enumerate() {
         let r = row.to_vec();
         let e = mul_up(2.0 * UNIT_ROUNDOFF, abs_dot_up(&r, m));
-        acc.charge(i, add_up(e, r.len() as f64 * ETA));
+        acc.charge(i, add_up(e, underflow));
     }
 }
 
