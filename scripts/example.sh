@@ -15,3 +15,6 @@ echo "\$ beacons inspect $model --spec specs/dose_response_range.vnnlib"
 echo
 echo "\$ beacons eval $model --input models/dose_response_inputs.json"
 "$bin" eval "$model" --input models/dose_response_inputs.json
+echo
+echo "\$ beacons bounds $model specs/dose_response_range.vnnlib --method crown"
+"$bin" bounds "$model" specs/dose_response_range.vnnlib --method crown
