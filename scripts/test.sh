@@ -22,8 +22,7 @@ fi
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
-echo "== cargo clippy --all-targets -- -D warnings"
+echo "== cargo clippy --release --all-targets -- -D warnings"
 cargo clippy --release --all-targets --locked -- -D warnings
 echo "== cargo test --release"
 cargo test --release --locked --all-targets
-cargo test --release --locked --doc
