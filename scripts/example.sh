@@ -18,3 +18,6 @@ echo "\$ beacons eval $model --input models/dose_response_inputs.json"
 echo
 echo "\$ beacons bounds $model specs/dose_response_range.vnnlib --method crown"
 "$bin" bounds "$model" specs/dose_response_range.vnnlib --method crown
+echo
+echo "\$ beacons verify $model specs/dose_response_range.vnnlib --timeout 60"
+"$bin" verify "$model" specs/dose_response_range.vnnlib --timeout 60

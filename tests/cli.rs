@@ -237,3 +237,20 @@ fn bounds_json_contains_sampled_outputs_and_orders_methods() {
     }
     assert_eq!(crown["margins"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn verify_example_holds() {
+    let out = beacons()
+        .args([
+            "verify",
+            "models/dose_response.onnx",
+            "specs/dose_response_range.vnnlib",
+            "--timeout",
+            "60",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.starts_with("holds"), "{stdout}");
+}
