@@ -289,11 +289,19 @@ mod tests {
             let m = g.value(st.output).size();
             let c = Array2::from_shape_fn((2, m), |_| rng.random_range(-1.0..1.0));
             let mut alpha: HashMap<usize, Array2<f64>> = HashMap::new();
-            for (&idx, r) in &relaxed {
-                if r.neurons.iter().any(|nr| nr.free_lower) {
+            // Sorted, so the random slopes do not depend on hash order; strictly inside the
+            // valid range, where the bound is differentiable in the slope.
+            let mut idxs: Vec<usize> = relaxed.keys().copied().collect();
+            idxs.sort_unstable();
+            for idx in idxs {
+                let r = &relaxed[&idx];
+                if let (Some((lo, hi)), true) = (r.range, r.neurons.iter().any(|nr| nr.free_lower))
+                {
                     alpha.insert(
                         idx,
-                        Array2::from_shape_fn((2, r.neurons.len()), |_| rng.random_range(0.1..0.9)),
+                        Array2::from_shape_fn((2, r.neurons.len()), |_| {
+                            lo + (hi - lo) * rng.random_range(0.1..0.9)
+                        }),
                     );
                 }
             }
