@@ -4,20 +4,18 @@
 //! and the tighter method's bounds lie inside the looser one's (crown ⊆ ibp). ReLU, LeakyReLU,
 //! Sigmoid and Tanh networks, residual and elementwise blocks.
 
+mod common;
+
 use beacons::bounds::Interval;
 use beacons::engine::{self, Method};
-use beacons::eval::exact::{forward_f64_point, RatInterval};
+use beacons::eval::exact::forward_f64_point;
 use beacons::ir::random::{random_graph, Family, RandomGraphConfig};
 use beacons::ir::Graph;
+use common::soundness::{check_inside, points};
 use ndarray::Array2;
-use num_rational::BigRational;
 use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-
-fn q(x: f64) -> BigRational {
-    BigRational::from_float(x).expect("finite")
-}
 
 /// A random network the engines support (ReLU family, affine, residual, elementwise).
 fn network(seed: u64, scale: f64) -> Graph {
@@ -32,88 +30,6 @@ fn network(seed: u64, scale: f64) -> Graph {
         ..RandomGraphConfig::default()
     };
     random_graph(&mut rng, &cfg)
-}
-
-/// Points of the box: vertices (all of them for small boxes), centre, and uniform samples.
-fn points(rng: &mut StdRng, b: &Interval, samples: usize) -> Vec<Vec<f64>> {
-    let n = b.len();
-    let mut pts = Vec::new();
-    if n <= 6 {
-        for mask in 0..(1u32 << n) {
-            pts.push(
-                (0..n)
-                    .map(|i| if mask >> i & 1 == 1 { b.hi[i] } else { b.lo[i] })
-                    .collect(),
-            );
-        }
-    } else {
-        for _ in 0..32 {
-            pts.push(
-                (0..n)
-                    .map(|i| {
-                        if rng.random_bool(0.5) {
-                            b.hi[i]
-                        } else {
-                            b.lo[i]
-                        }
-                    })
-                    .collect(),
-            );
-        }
-    }
-    pts.push(
-        (0..n)
-            .map(|i| b.lo[i] + 0.5 * (b.hi[i] - b.lo[i]))
-            .collect(),
-    );
-    for _ in 0..samples {
-        pts.push(
-            (0..n)
-                .map(|i| b.lo[i] + rng.random::<f64>() * (b.hi[i] - b.lo[i]))
-                .collect(),
-        );
-    }
-    pts
-}
-
-fn check_inside(
-    ys: &[RatInterval],
-    out: &engine::BoxBounds,
-    c: &Array2<f64>,
-    what: &str,
-) -> Result<(), TestCaseError> {
-    // For Sigmoid/Tanh the exact evaluator returns a tiny enclosure of the true value: a bound
-    // that misses the whole enclosure is certainly unsound (for piecewise-linear networks the
-    // enclosure is the exact point).
-    for (j, y) in ys.iter().enumerate() {
-        prop_assert!(
-            q(out.outputs.lo[j]) <= y.hi,
-            "{what}: output {j} lower {} above exact value",
-            out.outputs.lo[j]
-        );
-        prop_assert!(
-            q(out.outputs.hi[j]) >= y.lo,
-            "{what}: output {j} upper {} below exact value",
-            out.outputs.hi[j]
-        );
-    }
-    for (i, row) in c.rows().into_iter().enumerate() {
-        // Exact maximum of a·y over the output enclosure.
-        let mut v = BigRational::from_integer(0.into());
-        for (a, y) in row.iter().zip(ys) {
-            v += if *a >= 0.0 {
-                q(*a) * &y.hi
-            } else {
-                q(*a) * &y.lo
-            };
-        }
-        prop_assert!(
-            q(out.rows[i]) <= v,
-            "{what}: row {i} lower bound {} above exact value",
-            out.rows[i]
-        );
-    }
-    Ok(())
 }
 
 proptest! {
@@ -143,7 +59,7 @@ proptest! {
                 return Ok(());
             }
         };
-        for p in points(&mut rng, &b, 40) {
+        for p in points(&mut rng, &b, 32, 40) {
             let ys = forward_f64_point(&g, &p).expect("exact evaluation");
             check_inside(&ys, &ibp, &c, "ibp")?;
             check_inside(&ys, &crown, &c, "crown")?;

@@ -9,20 +9,18 @@
 //! a bound is refuted exactly when it excludes the whole enclosure: that is what is checked
 //! (for a point, this is plain containment).
 
+mod common;
+
 use beacons::bounds::Interval;
 use beacons::engine::{self, Method};
-use beacons::eval::exact::{forward_f64_point, RatInterval};
+use beacons::eval::exact::forward_f64_point;
 use beacons::ir::random::{random_graph, Family, RandomGraphConfig};
 use beacons::ir::{Conv2d, Graph, Op, Pool2d, ValueId};
+use common::soundness::{check_inside, points};
 use ndarray::{Array1, Array2, Array4};
-use num_rational::BigRational;
 use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-
-fn q(x: f64) -> BigRational {
-    BigRational::from_float(x).expect("finite")
-}
 
 fn config(families: Vec<Family>, scale: f64) -> RandomGraphConfig {
     RandomGraphConfig {
@@ -151,73 +149,6 @@ fn window_network(seed: u64, scale: f64) -> Graph {
     );
     g.add_output(y);
     g
-}
-
-/// Points of the box: random vertices, the centre, and uniform samples.
-fn points(rng: &mut StdRng, b: &Interval, vertices: usize, samples: usize) -> Vec<Vec<f64>> {
-    let n = b.len();
-    let mut pts: Vec<Vec<f64>> = (0..vertices)
-        .map(|_| {
-            (0..n)
-                .map(|i| {
-                    if rng.random_bool(0.5) {
-                        b.hi[i]
-                    } else {
-                        b.lo[i]
-                    }
-                })
-                .collect()
-        })
-        .collect();
-    pts.push(
-        (0..n)
-            .map(|i| b.lo[i] + 0.5 * (b.hi[i] - b.lo[i]))
-            .collect(),
-    );
-    for _ in 0..samples {
-        pts.push(
-            (0..n)
-                .map(|i| (b.lo[i] + rng.random::<f64>() * (b.hi[i] - b.lo[i])).min(b.hi[i]))
-                .collect(),
-        );
-    }
-    pts
-}
-
-/// Fails when a bound excludes the exact enclosure `ys` of the true outputs.
-fn check_inside(
-    ys: &[RatInterval],
-    out: &engine::BoxBounds,
-    c: &Array2<f64>,
-    what: &str,
-) -> Result<(), TestCaseError> {
-    for (j, y) in ys.iter().enumerate() {
-        prop_assert!(
-            q(out.outputs.lo[j]) <= y.hi,
-            "{what}: output {j} lower bound {} above the exact value {:?}",
-            out.outputs.lo[j],
-            y
-        );
-        prop_assert!(
-            q(out.outputs.hi[j]) >= y.lo,
-            "{what}: output {j} upper bound {} below the exact value {:?}",
-            out.outputs.hi[j],
-            y
-        );
-    }
-    for (i, row) in c.rows().into_iter().enumerate() {
-        // The largest a·y over the enclosure: the row's lower bound may not exceed it.
-        let mut v = BigRational::from_integer(0.into());
-        for (a, y) in row.iter().zip(ys) {
-            v += q(*a) * if *a >= 0.0 { &y.hi } else { &y.lo };
-        }
-        prop_assert!(
-            q(out.rows[i]) <= v,
-            "{what}: row {i} lower bound {} above the exact value",
-            out.rows[i]
-        );
-    }
-    Ok(())
 }
 
 /// The property for one network: exact values inside every method's bounds; crown ⊆ ibp.

@@ -2,6 +2,8 @@
 //! own test models.
 #![allow(dead_code)]
 
+pub mod soundness;
+
 use std::path::PathBuf;
 
 /// The crate root.
