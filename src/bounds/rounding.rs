@@ -20,11 +20,24 @@
 //!    with an ordinary fast kernel and add an a-posteriori error term built from the product of
 //!    absolute values, which they bound *from above* with [`abs_sum_up`]-style inflation.
 //!
+//!    The bound holds for *any* order of the additions and with or without fused multiply-add
+//!    (every product and partial sum is one correctly rounded operation, and no term passes
+//!    through more than `n` of them), so the products may come from a blocked matrix kernel
+//!    (`ndarray`'s `dot`, `matrixmultiply`) as well as from a plain loop. This is what lets the
+//!    error terms of a whole layer be computed at once: for a coefficient matrix `Λ` and a
+//!    magnitude vector `m ≥ 0`, the row sums `Σ_j |λ_ij| m_j` are *one matrix-vector product*
+//!    `|Λ| · m` in round-to-nearest (each entry a sum of `n` non-negative products), turned into
+//!    true upper bounds entry by entry with [`inflate_sum`] ([`abs_matvec_up`]); a signed
+//!    product `Λ · b` likewise gets the per-row error [`dot_error`] of the round-to-nearest
+//!    `|Λ| · |b|` ([`matvec_with_error`]).
+//!
 //! Both facts need finite values: any NaN or infinity that appears turns the affected bound
 //! into the trivial bound (−∞ for a lower bound, +∞ for an upper one), never into a number.
 //!
 //! Stored weights are taken as exact: an `f32` in the file widens to `f64` without error, so
 //! no error is introduced before the arithmetic above.
+
+use ndarray::{ArrayView1, ArrayView2};
 
 /// Unit roundoff of binary64, `2^-53`.
 pub const UNIT_ROUNDOFF: f64 = 1.0 / 9_007_199_254_740_992.0;
@@ -117,6 +130,38 @@ pub fn down(x: f64) -> f64 {
     }
 }
 
+/// [`inflate_sum`] and [`dot_error`] for one fixed term count `n`, with the constants
+/// (`γ_n`, `1 + 2γ_n`, `n η`) computed once: the same numbers, for loops over many rows.
+#[derive(Clone, Copy, Debug)]
+pub struct SumBound {
+    gamma: f64,
+    factor: f64,
+    n_eta: f64,
+}
+
+impl SumBound {
+    pub fn new(n: usize) -> SumBound {
+        let gamma = gamma(n);
+        SumBound {
+            gamma,
+            factor: add_up(1.0, 2.0 * gamma),
+            n_eta: n as f64 * ETA,
+        }
+    }
+
+    /// [`inflate_sum`]`(s, n)`.
+    #[inline]
+    pub fn inflate(&self, s: f64) -> f64 {
+        mul_up(add_up(s, self.n_eta), self.factor)
+    }
+
+    /// [`dot_error`]`(abs_sum, n)`.
+    #[inline]
+    pub fn error(&self, abs_sum: f64) -> f64 {
+        add_up(mul_up(self.gamma, self.inflate(abs_sum)), self.n_eta)
+    }
+}
+
 /// Upper bound on the exact value of a sum of `n` non-negative products whose round-to-nearest
 /// value is `s`. From `|s − S| ≤ γ_n S + n η`: `S ≤ (s + n η) / (1 − γ_n) ≤ (s + n η)(1 + 2γ_n)`
 /// for `γ_n ≤ 1/2`; every operation rounded up.
@@ -136,6 +181,67 @@ pub fn dot_error(abs_sum: f64, n: usize) -> f64 {
 pub fn abs_dot_up(a: &[f64], b: &[f64]) -> f64 {
     let s: f64 = a.iter().zip(b).map(|(x, y)| (x * y).abs()).sum();
     inflate_sum(s, a.len())
+}
+
+/// For every row `i` of `a` (`rows × n`) and `m ≥ 0` (length `n`): an upper bound of the exact
+/// `Σ_j |a_ij| · m_j`. One round-to-nearest matrix-vector product `|a| · m` (whatever the
+/// summation order, each entry is a sum of `n` non-negative products), each entry inflated by
+/// [`inflate_sum`]. NaN or infinite entries give +∞ or NaN, which callers' `*_up`/`*_down`
+/// steps turn into trivial bounds.
+pub fn abs_matvec_up(a: ArrayView2<f64>, m: ArrayView1<f64>) -> Vec<f64> {
+    let sb = SumBound::new(a.ncols());
+    let m_slice = m.as_slice();
+    a.rows()
+        .into_iter()
+        .map(|row| {
+            let s = match (row.as_slice(), m_slice) {
+                (Some(r), Some(m)) => abs_dot_rn(r, m),
+                _ => row.iter().zip(m.iter()).map(|(x, y)| x.abs() * y).sum(),
+            };
+            sb.inflate(s)
+        })
+        .collect()
+}
+
+/// The round-to-nearest `Σ |a_i| b_i` (`b ≥ 0`) in four interleaved partial sums (so that it
+/// vectorises; any order is covered by the argument above).
+#[inline]
+fn abs_dot_rn(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for k in 0..4 {
+            acc[k] += x[k].abs() * y[k];
+        }
+    }
+    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    for (x, y) in ra.iter().zip(rb) {
+        s += x.abs() * y;
+    }
+    s
+}
+
+/// For every row `i` of `a` (`rows × n`) and a vector `b`: the round-to-nearest `Σ_j a_ij b_j`
+/// and an upper bound of its rounding error, [`dot_error`] of the round-to-nearest
+/// `Σ_j |a_ij| |b_j|` (both are matrix-vector products; see the module argument).
+pub fn matvec_with_error(a: ArrayView2<f64>, b: ArrayView1<f64>) -> (Vec<f64>, Vec<f64>) {
+    let sb = SumBound::new(a.ncols());
+    let v = a.dot(&b).to_vec();
+    let abs_b = b.mapv(f64::abs);
+    let b_slice = abs_b.as_slice();
+    let err = a
+        .rows()
+        .into_iter()
+        .map(|row| {
+            let s = match (row.as_slice(), b_slice) {
+                (Some(r), Some(m)) => abs_dot_rn(r, m),
+                _ => row.iter().zip(abs_b.iter()).map(|(x, y)| x.abs() * y).sum(),
+            };
+            sb.error(s)
+        })
+        .collect();
+    (v, err)
 }
 
 /// A rigorous lower bound of `Σ a_i b_i`.
@@ -261,6 +367,29 @@ mod tests {
             prop_assert!(q(dot_up(&a, &b)) >= exact);
             let abs_exact = a.iter().zip(&b).fold(q(0.0), |s, (x, y)| s + (q(*x) * q(*y)).abs());
             prop_assert!(q(abs_dot_up(&a, &b)) >= abs_exact);
+        }
+
+        #[test]
+        fn matvecs_enclose_the_exact_row_sums(
+            v in proptest::collection::vec((-1e6f64..1e6, -1e6f64..1e6, -8i32..8), 1..40),
+            rows in 1usize..4,
+        ) {
+            let n = v.len();
+            let a = ndarray::Array2::from_shape_fn((rows, n), |(i, j)| {
+                let (x, _, e) = v[(j + i) % n];
+                x * 10f64.powi(e) * if i % 2 == 0 { 1.0 } else { -0.75 }
+            });
+            let b: Vec<f64> = v.iter().map(|(_, y, _)| *y).collect();
+            let m: Vec<f64> = b.iter().map(|y| y.abs()).collect();
+            let up = abs_matvec_up(a.view(), ArrayView1::from(&m));
+            let (val, err) = matvec_with_error(a.view(), ArrayView1::from(&b));
+            for i in 0..rows {
+                let abs_exact = (0..n).fold(q(0.0), |s, j| s + q(a[(i, j)]).abs() * q(m[j]));
+                prop_assert!(q(up[i]) >= abs_exact);
+                let exact = (0..n).fold(q(0.0), |s, j| s + q(a[(i, j)]) * q(b[j]));
+                prop_assert!(q(sub_down(val[i], err[i])) <= exact.clone());
+                prop_assert!(q(add_up(val[i], err[i])) >= exact);
+            }
         }
 
         #[test]

@@ -15,8 +15,8 @@ mod window;
 
 use super::relax::{LeakyRelu, NeuronRelaxation};
 use super::rounding::{
-    abs_dot_up, add_down, add_up, div_down, div_up, dot_down, dot_error, dot_up, gamma,
-    inflate_sum, mul_down, mul_up, sub_down, sub_up, ETA, UNIT_ROUNDOFF,
+    abs_matvec_up, add_down, add_up, div_down, div_up, dot_error, gamma, inflate_sum,
+    matvec_with_error, mul_down, mul_up, sub_down, sub_up, SumBound, ETA, UNIT_ROUNDOFF,
 };
 use super::Interval;
 use crate::error::{Error, Result};
@@ -81,18 +81,6 @@ fn same_shape_io(graph: &Graph, node: &Node) -> Result<()> {
     Ok(())
 }
 
-/// Outward-rounded interval of `w · x + b` for one row, `x ∈ [c − r, c + r]`.
-fn affine_row(w: ArrayView1<f64>, b: f64, c: &[f64], r: &[f64]) -> (f64, f64) {
-    let w = w
-        .as_slice()
-        .map(<[f64]>::to_vec)
-        .unwrap_or_else(|| w.to_vec());
-    let rad = abs_dot_up(&w, r);
-    let lo = add_down(sub_down(dot_down(&w, c), rad), b);
-    let hi = add_up(add_up(dot_up(&w, c), rad), b);
-    (lo, hi)
-}
-
 /// Centre/radius form of a box.
 pub fn centre_radius(x: &Interval) -> (Vec<f64>, Vec<f64>) {
     x.lo.iter()
@@ -111,17 +99,22 @@ pub fn interval(graph: &Graph, node: &Node, inputs: &[&Interval]) -> Result<Inte
             let lead = n / inp;
             let mut lo = Vec::with_capacity(lead * out);
             let mut hi = Vec::with_capacity(lead * out);
+            let abs_w = weight.mapv(f64::abs);
             for l in 0..lead {
                 let chunk = Interval::new(
                     x.lo[l * inp..(l + 1) * inp].to_vec(),
                     x.hi[l * inp..(l + 1) * inp].to_vec(),
                 );
                 let (c, r) = centre_radius(&chunk);
+                // `W c` with its rounding error, and the radius `|W| r`, one product each.
+                let (wc, err) = matvec_with_error(weight.view(), ArrayView1::from(&c));
+                let rad = abs_w.dot(&ArrayView1::from(&r));
                 for o in 0..out {
                     let b = bias.as_ref().map_or(0.0, |b| b[o]);
-                    let (a, z) = affine_row(weight.row(o), b, &c, &r);
-                    lo.push(a);
-                    hi.push(z);
+                    let rad = inflate_sum(rad[o], inp);
+                    let (dlo, dhi) = (sub_down(wc[o], err[o]), add_up(wc[o], err[o]));
+                    lo.push(add_down(sub_down(dlo, rad), b));
+                    hi.push(add_up(add_up(dhi, rad), b));
                 }
             }
             Ok(Interval::new(lo, hi))
@@ -274,30 +267,29 @@ pub fn backward(
             let abs_w = weight.mapv(f64::abs);
             let g = gamma(out);
             for l in 0..lead {
-                let sum_m = inflate_sum(m[l * inp..(l + 1) * inp].iter().sum(), inp);
+                let m_l = ArrayView1::from(&m[l * inp..(l + 1) * inp]);
+                let sum_m = inflate_sum(m_l.sum(), inp);
                 let lam_l = lam.slice(s![.., l * out..(l + 1) * out]);
                 res.slice_mut(s![.., l * inp..(l + 1) * inp])
                     .assign(&lam_l.dot(weight));
-                // Error of the product: γ_out · Σ_o |lam_io| (|W| m)_o.
-                let m_l = &m[l * inp..(l + 1) * inp];
+                // Error of the product: γ_out · Σ_o |lam_io| (|W| m)_o, for all rows at once:
+                // `wm ≥ |W| m`, then `|Λ| · wm` (both upward-inflated matrix-vector products).
                 let wm: Vec<f64> = abs_w
-                    .rows()
-                    .into_iter()
-                    .map(|r| inflate_sum(r.dot(&ArrayView1::from(m_l)), inp))
+                    .dot(&m_l)
+                    .iter()
+                    .map(|&v| inflate_sum(v, inp))
                     .collect();
-                for i in 0..rows {
-                    let li = lam_l.row(i).to_vec();
-                    let e = mul_up(g, abs_dot_up(&li, &wm));
-                    // Underflow: each entry of the product is off by at most `out·η`
-                    // absolute, which moves the bound by `out·η·Σ_j m_j`.
-                    acc.charge(i, add_up(e, mul_up(out as f64 * ETA, sum_m)));
-                    if let Some(b) = bias {
-                        let bv = b
-                            .as_slice()
-                            .map(<[f64]>::to_vec)
-                            .unwrap_or_else(|| b.to_vec());
-                        let v: f64 = li.iter().zip(&bv).map(|(a, c)| a * c).sum();
-                        acc.add(i, v, dot_error(abs_dot_up(&li, &bv), out));
+                let lw = abs_matvec_up(lam_l, ArrayView1::from(&wm));
+                // Underflow: each entry of the product is off by at most `out·η` absolute,
+                // which moves the bound by `out·η·Σ_j m_j`.
+                let under = mul_up(out as f64 * ETA, sum_m);
+                for (i, e) in lw.iter().enumerate() {
+                    acc.charge(i, add_up(mul_up(g, *e), under));
+                }
+                if let Some(b) = bias {
+                    let (v, err) = matvec_with_error(lam_l, b.view());
+                    for i in 0..rows {
+                        acc.add(i, v[i], err[i]);
                     }
                 }
             }
@@ -306,10 +298,9 @@ pub fn backward(
         Op::AddConst(c) => {
             same_shape_io(graph, node)?;
             let c = broadcast_const(node, c, &graph.value(node.output).shape)?;
-            for (i, row) in lam.rows().into_iter().enumerate() {
-                let li = row.to_vec();
-                let v: f64 = li.iter().zip(&c).map(|(a, b)| a * b).sum();
-                acc.add(i, v, dot_error(abs_dot_up(&li, &c), c.len()));
+            let (v, err) = matvec_with_error(lam.view(), ArrayView1::from(&c));
+            for i in 0..rows {
+                acc.add(i, v[i], err[i]);
             }
             Ok(vec![lam.clone()])
         }
@@ -381,34 +372,67 @@ pub(crate) fn backward_relaxed(
     m: &[f64],
     acc: &mut Accum,
 ) -> Array2<f64> {
+    let n = relax.len();
+    let sb = SumBound::new(n);
     let mut res = Array2::zeros(lam.raw_dim());
-    for i in 0..lam.nrows() {
+    // The lines as columns; a row then picks per neuron by the sign of its coefficient
+    // without branches: exactly one of `max(l, 0)`, `min(l, 0)` is non-zero (or both are
+    // zero), so `pos·a + neg·b` is the one product `l·a` or `l·b`, rounded once.
+    let mut lo_slope: Vec<f64> = relax.iter().map(|r| r.lower.slope).collect();
+    let mut lo_int: Vec<f64> = relax.iter().map(|r| r.lower.intercept).collect();
+    let up_slope: Vec<f64> = relax.iter().map(|r| r.upper.slope).collect();
+    let up_int: Vec<f64> = relax.iter().map(|r| r.upper.intercept).collect();
+    let free: Vec<usize> = (0..n).filter(|&j| relax[j].free_lower).collect();
+    let finite = relax.iter().all(|r| {
+        r.lower.slope.is_finite()
+            && r.lower.intercept.is_finite()
+            && r.upper.slope.is_finite()
+            && r.upper.intercept.is_finite()
+    }) && slopes.is_none_or(|(s, _)| s.iter().all(|v| v.is_finite()));
+    for (i, (lrow, mut rrow)) in lam
+        .axis_iter(Axis(0))
+        .zip(res.axis_iter_mut(Axis(0)))
+        .enumerate()
+    {
+        if let Some((s, (lo, hi))) = slopes {
+            // alpha-CROWN: the free lower lines pass through the origin with this row's slope.
+            for &j in &free {
+                lo_slope[j] = s[(i, j)].clamp(lo, hi);
+                lo_int[j] = 0.0;
+            }
+        }
         let mut v = 0.0;
         let mut abs = 0.0;
-        for (j, r) in relax.iter().enumerate() {
-            let l = lam[(i, j)];
-            if l == 0.0 {
-                continue;
-            }
-            let line = if l >= 0.0 {
-                match slopes {
-                    Some((s, (lo, hi))) if r.free_lower => super::relax::Line {
-                        slope: s[(i, j)].clamp(lo, hi),
-                        intercept: 0.0,
-                    },
-                    _ => r.lower,
-                }
-            } else {
-                r.upper
-            };
-            res[(i, j)] = l * line.slope;
-            if line.intercept != 0.0 {
-                let t = l * line.intercept;
+        let lines = lrow
+            .iter()
+            .zip(rrow.iter_mut())
+            .zip(lo_slope.iter().zip(&lo_int))
+            .zip(up_slope.iter().zip(&up_int));
+        // (A NaN coefficient would vanish in `max`/`min`; such rows take the branchy path.)
+        if finite && !lrow.iter().any(|x| x.is_nan()) {
+            for (((&l, out), (&ls, &li)), (&us, &ui)) in lines {
+                let (pos, neg) = (l.max(0.0), l.min(0.0));
+                *out = pos * ls + neg * us;
+                let t = pos * li + neg * ui;
                 v += t;
                 abs += t.abs();
             }
+        } else {
+            // Some line is infinite: only the line a coefficient selects may be touched.
+            for (((&l, out), (&ls, &li)), (&us, &ui)) in lines {
+                if l == 0.0 {
+                    continue;
+                }
+                let (slope, intercept) = if l >= 0.0 { (ls, li) } else { (us, ui) };
+                *out = l * slope;
+                if intercept != 0.0 {
+                    let t = l * intercept;
+                    v += t;
+                    abs += t.abs();
+                }
+            }
         }
-        acc.add(i, v, dot_error(abs, relax.len()));
+        acc.add(i, v, sb.error(abs));
     }
     charge_elementwise(&res, m, acc);
     res
@@ -420,32 +444,31 @@ pub(crate) fn backward_relaxed(
 pub(crate) fn charge_elementwise(res: &Array2<f64>, m: &[f64], acc: &mut Accum) {
     // Underflow: each entry is off by at most η absolute, moving the bound by η·Σ_j m_j.
     let underflow = mul_up(ETA, inflate_sum(m.iter().sum(), m.len()));
-    for (i, row) in res.axis_iter(Axis(0)).enumerate() {
-        let r = row.to_vec();
-        let e = mul_up(2.0 * UNIT_ROUNDOFF, abs_dot_up(&r, m));
-        acc.charge(i, add_up(e, underflow));
+    let sums = abs_matvec_up(res.view(), ArrayView1::from(m));
+    for (i, s) in sums.iter().enumerate() {
+        acc.charge(i, add_up(mul_up(2.0 * UNIT_ROUNDOFF, *s), underflow));
     }
 }
 
 /// Sound lower bound of `lam_i · x + bias_i − err_i` over the box `x`, for every row.
 pub fn concretize_lower(lam: &Array2<f64>, x: &Interval, acc: &Accum) -> Vec<f64> {
+    let n = lam.ncols();
     lam.axis_iter(Axis(0))
         .enumerate()
         .map(|(i, row)| {
-            let r = row.to_vec();
-            let sel: Vec<f64> = r
-                .iter()
-                .enumerate()
-                .map(|(j, &a)| if a >= 0.0 { x.lo[j] } else { x.hi[j] })
-                .collect();
-            // Zero coefficients contribute nothing even against infinite bounds.
-            let (r2, s2): (Vec<f64>, Vec<f64>) = r
-                .iter()
-                .zip(&sel)
-                .filter(|(a, _)| **a != 0.0)
-                .map(|(a, b)| (*a, *b))
-                .unzip();
-            let d = dot_down(&r2, &s2);
+            // `dot_down` of the row with the box corner it selects, without temporaries.
+            let mut sum = 0.0;
+            let mut abs = 0.0;
+            for ((&a, &lo), &hi) in row.iter().zip(&x.lo).zip(&x.hi) {
+                // Zero coefficients contribute nothing even against infinite bounds.
+                if a == 0.0 {
+                    continue;
+                }
+                let p = a * if a >= 0.0 { lo } else { hi };
+                sum += p;
+                abs += p.abs();
+            }
+            let d = sub_down(sum, dot_error(abs, n));
             sub_down(add_down(d, acc.bias[i]), acc.err[i])
         })
         .collect()
