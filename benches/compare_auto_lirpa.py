@@ -12,8 +12,8 @@ onnx, numpy, auto_LiRPA at commit a050a3d) and a release build of beacons:
 Problems (one ONNX model + one VNN-LIB file each; every input box of the file is bounded):
 by default a sample of ACAS Xu (one instance per property, prop_1 .. prop_10; --acas N) and of
 mnist_fc (two per network; --mnist N) from $BEACONS_BENCHMARKS (default ../shared/benchmarks),
-and the 6x512 ReLU MLP of benches/make_mlp.py (written under target/bench-models when
-missing; --no-mlp skips it). --problem adds pairs; --only-given bounds only those.
+and the 6x512 ReLU MLP of benches/make_mlp.py on two boxes, radius 0.002 and 0.01 (--mlp-eps;
+written under target/bench-models when missing; --no-mlp skips it). --problem adds pairs; --only-given bounds only those.
 
 For each problem and each method (IBP, CROWN, alpha-CROWN; --methods):
 - auto_LiRPA exactly as ../shared/benchmarks/reference/README.md describes: the ONNX graph
@@ -38,9 +38,11 @@ Printed per problem and method:
 - time ratio = auto_LiRPA seconds / beacons seconds (> 1: beacons faster).
 Then a summary per family and method: median time ratio, median width ratio, margin counts.
 
-For the 6x512 MLP (and any --problem) it also reports beacons' achieved GFLOP/s on CROWN, with
-the flop count of the backward passes (see `crown_flops`), against this machine's float64 GEMM
-rate measured with numpy (OpenBLAS, one thread) and torch (one thread) on 512x512 products.
+For every problem it also reports both sides' achieved GFLOP/s on CROWN, with the flop count of
+the backward passes (see `crown_flops`; printed for the MLP, whose work is dense products, and
+in the JSON for all), against this machine's float64 GEMM rate measured with numpy (OpenBLAS,
+one thread) and torch (one thread) on 512x512 products; `cargo bench --bench engines -- gemm`
+gives the rate of ndarray's product (matrixmultiply), which beacons uses.
 
 --json FILE writes everything (per problem, per method: both sides' bounds summary, times,
 ratios; the summary; the GEMM rates; machine facts).
@@ -244,6 +246,8 @@ def onnx_to_torch(path):
             super().__init__()
             self.ps = torch.nn.ParameterList()
             self.plan = []
+            self.linears = [(np.asarray(a, np.float64), np.zeros(np.asarray(a).shape[0]) if b is None else np.asarray(b, np.float64))
+                            for kind, _, _, a, b in steps if kind == "linear"]
             for kind, i, o, a, b in steps:
                 ia = ib = None
                 if a is not None and kind != "flatten":
@@ -284,6 +288,7 @@ class Lirpa:
 
         self.torch = torch
         net, self.shape, self.layers = onnx_to_torch(model_path)
+        self.weights = [(p[0], p[1]) for p in net.linears]
         self.n_in = int(np.prod(self.shape))
         with torch.no_grad():
             self.n_out = int(np.prod(net(torch.zeros(self.shape)).shape))
@@ -305,15 +310,26 @@ class Lirpa:
         return BoundedTensor((xl + xu) / 2, PerturbationLpNorm(norm=np.inf, x_L=xl, x_U=xu))
 
     def unstable(self):
-        """Unstable neurons per ReLU layer after the last call (pre-activation l < 0 < u)."""
-        out = []
+        """Per ReLU layer, after the last call: (neurons unstable under the final pre-activation
+        bounds, neurons a CROWN intermediate pass propagates). The second follows the rule of
+        auto_LiRPA's default and of beacons: the neurons the interval step from the previous
+        layer's final bounds leaves unstable, or the whole layer when that is over 90 %; the
+        first layer's bounds are exact intervals (no pass, 0)."""
+        pres = []
         for node in self.model.nodes():
             if type(node).__name__ == "BoundRelu":
                 pre = node.inputs[0]
-                lo, up = getattr(pre, "lower", None), getattr(pre, "upper", None)
-                if lo is not None and up is not None:
-                    out.append(int(((lo < 0) & (up > 0)).sum()))
-        return out
+                pres.append((pre.lower.detach().reshape(-1).numpy(), pre.upper.detach().reshape(-1).numpy()))
+        final = [int(((lo < 0) & (up > 0)).sum()) for lo, up in pres]
+        rows = [0]
+        for j in range(1, len(pres)):
+            w, b = self.weights[j]
+            lo, up = np.maximum(pres[j - 1][0], 0), np.maximum(pres[j - 1][1], 0)
+            c, r = (lo + up) / 2, (up - lo) / 2
+            t_lo, t_up = w @ c + b - np.abs(w) @ r, w @ c + b + np.abs(w) @ r
+            k = int(((t_lo < 0) & (t_up > 0)).sum())
+            rows.append(len(t_lo) if k > 0.9 * len(t_lo) else k)
+        return final, rows
 
     def run(self, method, lo, hi, disjuncts):
         t = self.torch
@@ -439,9 +455,10 @@ def gemm_rates(n=512, reps=20):
 def crown_flops(layers, unstable, n_out, n_atoms):
     """Flops (2 per multiply-add) of the CROWN backward passes of an MLP, by call.
 
-    layers: affine sizes [(n_in, n_out), ...] in order; unstable[j]: unstable neurons of the
-    pre-activation after affine layer j (auto_LiRPA's CROWN bounds; entry 0 unused: the first
-    layer's bounds are exact intervals). With c_i = 2 n_in n_out of layer i, a backward pass of m
+    layers: affine sizes [(n_in, n_out), ...] in order; unstable[j]: the neurons of the
+    pre-activation after affine layer j (ReLU layer j) that get a CROWN pass (see
+    Lirpa.unstable: those the interval step leaves unstable, or all of them above 90 %; entry 0
+    unused: the first layer's bounds are exact intervals). With c_i = 2 n_in n_out of layer i, a backward pass of m
     rows from the output of layer j to the input costs m (c_0 + ... + c_j); relaxations and the
     box concretisation (lower order) are not counted. Per CROWN computation:
       I = sum over hidden j >= 1 of 2 m_j (c_0 + ... + c_j)   (lower and upper bound of each of
@@ -498,6 +515,9 @@ def main():
     ap.add_argument("--acas", type=int, default=10, help="ACAS Xu instances (default 10)")
     ap.add_argument("--mnist", type=int, default=6, help="mnist_fc instances (default 6)")
     ap.add_argument("--no-mlp", action="store_true", help="skip the 6x512 MLP")
+    ap.add_argument("--mlp-eps", default="0.002,0.01",
+                    help="box radii of the 6x512 MLP problems (default 0.002: most neurons stable; "
+                         "0.01: deep layers all unstable, the dense regime)")
     ap.add_argument("--problem", nargs=2, action="append", default=[], metavar=("ONNX", "VNNLIB"))
     ap.add_argument("--only-given", action="store_true", help="only the --problem pairs")
     ap.add_argument("--methods", default="ibp,crown,alpha-crown")
@@ -519,8 +539,9 @@ def main():
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         import make_mlp
 
-        m, s = make_mlp.make(os.path.join(ROOT, "target", "bench-models"))
-        problems.append(("mlp 6x512", m, s))
+        for eps in a.mlp_eps.split(","):
+            m, s = make_mlp.make(os.path.join(ROOT, "target", "bench-models"), 784, float(eps))
+            problems.append(("mlp 6x512", m, s))
     problems += [("given", m, s) for m, s in a.problem]
     if not problems:
         sys.exit("no problems (benchmarks missing? see --benchmarks, --problem)")
@@ -570,10 +591,11 @@ def main():
                 "theirs": [{k: r[k] for k in ("lower", "upper", "margins")} for r in theirs],
                 "ours": [{k: r[k] for k in ("lower", "upper", "margins")} for r in ours["regions"]],
             }
-            if method == "crown" and fam != "acasxu" and not fam.startswith("mnist_fc"):
+            if method == "crown":
                 n_atoms = sum(len(d) for d in boxes[0][2])
-                unstable = theirs[0]["unstable"]
-                fl = crown_flops(L.layers, [0] + unstable, L.n_out, n_atoms)
+                final_unstable, unstable = theirs[0]["unstable"]
+                fl = crown_flops(L.layers, unstable, L.n_out, n_atoms)
+                fl["final_unstable"] = final_unstable
                 ours_fl = 2 * (fl["intermediate"] + fl["final"])
                 theirs_fl = 2 * fl["intermediate"] + fl["final"]
                 entry["flops"] = dict(fl, unstable=unstable, beacons_flops=ours_fl,
@@ -614,18 +636,24 @@ def main():
             print(f"{f:<16} {LABEL[method]:<11} {len(es):>8} {row['median_time_ratio']:>17.2f} {min(tr):>6.2f} {max(tr):>6.2f} "
                   f"{fmt_ratio(row['median_width_ratio']):>18} {c['tighter']:>12}/{c['equal']}/{c['looser']}")
     flops_rows = [(p["name"], p["methods"]["crown"]["flops"], p["methods"]["crown"]) for p in results
-                  if "crown" in p["methods"] and "flops" in p["methods"]["crown"]]
+                  if "crown" in p["methods"] and p["family"] not in ("acasxu",) and not p["family"].startswith("mnist_fc")]
     if flops_rows:
         floor = max(gemm["numpy"]["gflops"], gemm["torch"]["gflops"])
         print(f"\nCROWN backward-pass flops (formula: crown_flops) against the float64 GEMM rate {floor:.2f} GFLOP/s")
         for name, fl, e in flops_rows:
-            print(f"{name}: unstable neurons per hidden layer {fl['unstable'][1:]}; one CROWN computation "
+            print(f"{name}: neurons unstable per ReLU layer {fl['final_unstable']}, propagated {fl['unstable']}; one CROWN computation "
                   f"{(fl['intermediate'] + fl['final']) / 1e9:.2f} GFLOP (all-neuron intermediates: "
                   f"{(fl['dense_intermediate'] + fl['final']) / 1e9:.2f})")
             print(f"  beacons   {e['seconds_ours']:.3f} s for {fl['beacons_flops'] / 1e9:.2f} GFLOP (2 CROWN computations) = "
                   f"{fl['beacons_gflops']:.2f} GFLOP/s = {100 * fl['beacons_gflops'] / floor:.0f}% of GEMM")
             print(f"  auto_LiRPA {e['seconds_theirs']:.3f} s for {fl['auto_lirpa_flops'] / 1e9:.2f} GFLOP (outputs + margins calls) = "
                   f"{fl['auto_lirpa_gflops']:.2f} GFLOP/s = {100 * fl['auto_lirpa_gflops'] / floor:.0f}% of GEMM")
+    for f in fams:
+        es = [p["methods"]["crown"]["flops"] for p in results if "crown" in p["methods"]
+              and ("mnist_fc" if p["family"].startswith("mnist_fc") else p["family"]) == f]
+        if es and f in ("acasxu", "mnist_fc"):
+            print(f"{f}: CROWN median {statistics.median(e['beacons_gflops'] for e in es):.2f} GFLOP/s beacons, "
+                  f"{statistics.median(e['auto_lirpa_gflops'] for e in es):.2f} GFLOP/s auto_LiRPA (same formula)")
     load1 = os.getloadavg()
     print(f"\nload average {load0[0]:.1f} at start, {load1[0]:.1f} at end (2-core machine: > 1 means contention)")
     if a.json:

@@ -7,6 +7,9 @@
 //! `../shared/benchmarks`; skipped with a message when absent) ACAS Xu network 1_1 with
 //! `prop_1` and `prop_3`, and mnist_fc 256x2 with `prop_0_0.03`.
 //!
+//! Also `gemm_f64`: this machine's float64 matrix-product rate through ndarray (the floor the
+//! CROWN backward passes are measured against).
+//!
 //! `cargo bench --bench engines` (add `-- crown` to run only names containing `crown`). Set
 //! `RAYON_NUM_THREADS=1` for the single-threaded figures compared with auto_LiRPA.
 
@@ -18,7 +21,8 @@ use beacons::engine::Method;
 use beacons::ir::passes::{canonicalize, Level};
 use beacons::ir::{load_model, Graph};
 use beacons::spec::{self, Spec};
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ndarray::Array2;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -93,5 +97,24 @@ fn engines(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, engines);
+/// The machine's float64 GEMM rate through the matrix product the engines use (ndarray's `dot`,
+/// backed by `matrixmultiply`): a 512×512 by 512×512 product, with the throughput counted in
+/// flops (2 per multiply-add), so criterion's "elem/s" reads as FLOP/s. The comparison harness
+/// reports the CROWN backward passes' achieved rate against this (and numpy's).
+fn gemm(c: &mut Criterion) {
+    let n = 512;
+    let a = Array2::from_shape_fn((n, n), |(i, j)| {
+        ((i * 31 + j * 17) % 97) as f64 / 97.0 - 0.5
+    });
+    let b = Array2::from_shape_fn((n, n), |(i, j)| ((i * 13 + j * 7) % 89) as f64 / 89.0 - 0.5);
+    let mut group = c.benchmark_group("gemm_f64");
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(2));
+    group.throughput(Throughput::Elements(2 * (n * n * n) as u64));
+    group.bench_function("ndarray_dot_512", |bch| bch.iter(|| a.dot(&b)));
+    group.finish();
+}
+
+criterion_group!(benches, engines, gemm);
 criterion_main!(benches);
