@@ -89,7 +89,9 @@ pub struct BoundsArgs {
     /// The property (VNN-LIB): its input boxes and the atoms whose margins are bounded.
     pub spec: PathBuf,
     /// Bound method: ibp (interval), crown (backward linear relaxation), alpha-crown (CROWN
-    /// with relaxation slopes optimised for each bound, 20 iterations).
+    /// with relaxation slopes optimised for each bound, 20 iterations), lp (the triangle-relaxation
+    /// LP over CROWN's intermediate bounds, one LP per bound, made sound from the solver's duals;
+    /// never looser than crown, slower).
     #[arg(long, value_enum, default_value_t = BoundMethod::Crown)]
     pub method: BoundMethod,
     /// Print stable JSON instead of text.
@@ -102,6 +104,7 @@ pub enum BoundMethod {
     Ibp,
     Crown,
     AlphaCrown,
+    Lp,
 }
 
 impl From<BoundMethod> for crate::engine::Method {
@@ -110,6 +113,7 @@ impl From<BoundMethod> for crate::engine::Method {
             BoundMethod::Ibp => crate::engine::Method::Ibp,
             BoundMethod::Crown => crate::engine::Method::Crown,
             BoundMethod::AlphaCrown => crate::engine::Method::AlphaCrown,
+            BoundMethod::Lp => crate::engine::Method::Lp,
         }
     }
 }

@@ -7,12 +7,16 @@
 //!
 //! Methods: `ibp` (interval propagation; the last affine layer is folded with `C` as auto_LiRPA
 //! does), `crown` (backward linear relaxation, intermediate bounds by CROWN on the neurons an
-//! interval step leaves unstable, as auto_LiRPA's default). Engine state (pre-activation
-//! bounds) lives in [`crown::State`], never in the ops.
+//! interval step leaves unstable, as auto_LiRPA's default), `alpha-crown`, and `lp` (the
+//! triangle-relaxation LP over CROWN's intermediate bounds, made sound from the solver's duals,
+//! see [`lp`]; [`milp`] is the exact encoding, test ground truth only). Engine state
+//! (pre-activation bounds) lives in [`crown::State`], never in the ops.
 
 pub mod alpha;
 pub mod crown;
 pub mod ibp;
+pub mod lp;
+pub mod milp;
 pub mod property;
 
 use ndarray::Array2;
@@ -28,6 +32,7 @@ pub enum Method {
     Ibp,
     Crown,
     AlphaCrown,
+    Lp,
 }
 
 impl Method {
@@ -36,6 +41,7 @@ impl Method {
             Method::Ibp => "ibp",
             Method::Crown => "crown",
             Method::AlphaCrown => "alpha-crown",
+            Method::Lp => "lp",
         }
     }
 }
@@ -115,5 +121,6 @@ pub fn compute(
             Ok(BoxBounds::tighter(a, b))
         }
         Method::AlphaCrown => alpha::bounds(graph, input, c, alpha::DEFAULT_ITERATIONS),
+        Method::Lp => lp::bounds(graph, input, c),
     }
 }

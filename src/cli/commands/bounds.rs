@@ -1,5 +1,5 @@
-//! `beacons bounds MODEL SPEC [--method ibp|crown] [--json]`: sound bounds on a model's outputs
-//! and on the margins `a·Y − b` of every atom of a VNN-LIB property, per input box.
+//! `beacons bounds MODEL SPEC [--method ibp|crown|alpha-crown|lp] [--json]`: sound bounds on a
+//! model's outputs and on the margins `a·Y − b` of every atom of a VNN-LIB property, per input box.
 //!
 //! A margin lower bound above 0 proves its atom (and so its disjunct) infeasible on the box.
 //! JSON: `{"method", "seconds", "outputs": {"lower", "upper"}, "margins": [[...], ...]}` for the
