@@ -54,6 +54,7 @@ fn check_family(dir: &Path, family: &str) {
     let mut graphs: HashMap<String, Graph> = HashMap::new();
     let mut specs: HashMap<String, Spec> = HashMap::new();
     let mut tallies: HashMap<&str, Tally> = HashMap::new();
+    let mut alpha_margins = Tally::default();
     let problems = reference["problems"].as_array().expect("problems");
     for p in problems {
         let onnx = p["onnx"].as_str().unwrap().to_string();
@@ -114,6 +115,13 @@ fn check_family(dir: &Path, family: &str) {
             for (d, ms) in r["margins"].as_array().unwrap().iter().enumerate() {
                 for (a, m) in floats(ms).iter().enumerate() {
                     t.lower(format!("{name} margin {d}.{a}"), ours.margins[d][a], *m);
+                    if method == Method::AlphaCrown {
+                        alpha_margins.lower(
+                            format!("{name} margin {d}.{a}"),
+                            ours.margins[d][a],
+                            *m,
+                        );
+                    }
                 }
             }
         }
@@ -127,14 +135,29 @@ fn check_family(dir: &Path, family: &str) {
             t.looser.len()
         );
     }
-    // alpha-CROWN is checked above against our own CROWN (never looser); how it compares with
-    // auto_LiRPA's alpha-CROWN is reported, not yet asserted (issue 4 tracks the gap).
+    // alpha-CROWN is a short optimisation on both sides, so equality is not expected: it is
+    // checked above against our own CROWN (never looser), and its margins must be at least as
+    // tight as auto_LiRPA's on at least 95% of atoms.
     if let Some(t) = tallies.get("alpha-CROWN") {
         eprintln!(
-            "{family} alpha-CROWN: {:.1}% of bounds at least as tight as auto_LiRPA's",
+            "{family} alpha-CROWN: {:.1}% of all bounds at least as tight as auto_LiRPA's",
             100.0 * (1.0 - t.looser.len() as f64 / t.bounds as f64)
         );
     }
+    let share = 1.0 - alpha_margins.looser.len() as f64 / alpha_margins.bounds as f64;
+    eprintln!(
+        "{family} alpha-CROWN margins: {} atoms, {} tighter than auto_LiRPA, {} looser ({:.1}% at least as tight)",
+        alpha_margins.bounds,
+        alpha_margins.tighter,
+        alpha_margins.looser.len(),
+        100.0 * share
+    );
+    assert!(
+        share >= 0.95,
+        "{family}: alpha-CROWN margins at least as tight as auto_LiRPA's on only {:.1}% of atoms, e.g.\n{}",
+        100.0 * share,
+        alpha_margins.looser.iter().take(10).cloned().collect::<Vec<_>>().join("\n")
+    );
     for (key, t) in tallies.iter().filter(|(k, _)| **k != "alpha-CROWN") {
         assert!(
             t.looser.is_empty(),

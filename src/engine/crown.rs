@@ -58,6 +58,26 @@ pub struct State<'g> {
 impl<'g> State<'g> {
     /// Computes every intermediate bound for the box `input`.
     pub fn new(graph: &'g Graph, input: &Interval, mode: Intermediate) -> Result<State<'g>> {
+        State::build(graph, input, mode, |st, k, v, idx, n| {
+            st.crown_neurons(k, v, idx, n)
+        })
+    }
+
+    /// Computes every intermediate bound in topological order: an interval step for every
+    /// value, and for pre-activations that depend on a relaxed node, `refine(state, k, v,
+    /// neurons, size)` (sound lower and upper bounds of the listed neurons of `v`, produced by
+    /// node `k`, from the bounds computed so far) for the neurons the step leaves unstable
+    /// (every neuron when more than 90% are). `mode` says how the refined bounds combine with
+    /// the step.
+    pub(crate) fn build<F>(
+        graph: &'g Graph,
+        input: &Interval,
+        mode: Intermediate,
+        mut refine: F,
+    ) -> Result<State<'g>>
+    where
+        F: FnMut(&State<'g>, usize, ValueId, &[usize], usize) -> Result<(Vec<f64>, Vec<f64>)>,
+    {
         let (x, out) = target_of(graph)?;
         let mut st = State {
             graph,
@@ -94,7 +114,7 @@ impl<'g> State<'g> {
                     unstable
                 };
                 if !chosen.is_empty() {
-                    let (lo, hi) = st.crown_neurons(k, v, &chosen, b.len())?;
+                    let (lo, hi) = refine(&st, k, v, &chosen, b.len())?;
                     for (n, &j) in chosen.iter().enumerate() {
                         if mode == Intermediate::Intersect {
                             b.lo[j] = b.lo[j].max(lo[n]);
@@ -112,7 +132,7 @@ impl<'g> State<'g> {
     }
 
     /// CROWN lower and upper bounds of the neurons `idx` of value `v` (produced by node `k`).
-    fn crown_neurons(
+    pub(crate) fn crown_neurons(
         &self,
         k: usize,
         v: ValueId,
