@@ -4,9 +4,10 @@
 //!
 //! Every scalar of every value the output depends on is an LP variable, boxed by the best known
 //! enclosure of that value (CROWN's intermediate bounds, both ways of combining them,
-//! intersected; see [`super::crown::State`]). Affine ops (Linear, AddConst, MulConst, DivConst,
-//! Add, Sub) are equality rows whose coefficients are the stored numbers themselves
-//! (`y − Σ w x = b`, `c·y − x = 0` for a division), so they hold exactly in real arithmetic;
+//! intersected; see [`super::crown::State`]). Affine ops (Linear, Conv expanded to dense rows,
+//! AddConst, MulConst, DivConst, Add, Sub) are equality rows whose coefficients are the stored
+//! numbers themselves (`y − Σ w x = b`, `c·y − x = 0` for a division), so they hold exactly in
+//! real arithmetic;
 //! Reshape and Transpose only rename variables. A ReLU / LeakyReLU (slope `α`) with
 //! pre-activation bounds `[l, u]` is an equality when stable (`y = x` or `y = αx`) and otherwise
 //! the triangle: for `α ≤ 1` (convex) `y ≥ x`, `y ≥ αx` and the chord `y ≤ s x + t`, for `α > 1`
@@ -14,7 +15,7 @@
 //! intercept `t` is computed with directed rounding so that the line lies on the correct side of
 //! the activation at both `l` and `u`, hence (by convexity or concavity) on all of `[l, u]`.
 //! So every row `a·z (≤ or =) b`, read with its float coefficients as exact reals, holds at the
-//! exact values `z` the network takes on any input of the box. Conv, BatchNorm, pooling and the
+//! exact values `z` the network takes on any input of the box. BatchNorm, pooling and the
 //! smooth activations are refused with an error naming the node.
 //!
 //! # Why the result is sound although the solver is not
@@ -56,6 +57,7 @@ use crate::ir::{Graph, Node, Op};
 /// The operators the LP (and MILP) encodings cover.
 pub const SUPPORTED: &[&str] = &[
     "Linear",
+    "Conv",
     "AddConst",
     "MulConst",
     "DivConst",
@@ -335,10 +337,48 @@ impl Encoding {
                     .into_owned();
                 self.alias(bounds, v, ids)
             }
-            Op::Conv(_) => Err(refuse(
-                node,
-                "convolutions are not expanded into the LP yet",
-            )),
+            Op::Conv(conv) => {
+                // Expanded to dense rows: y[n,o,i,j] − Σ w[o,c,a,b] x[n, g·C_g + c, h, w] = bias[o]
+                // with h = i·stride − pad_top + a·dilation (cross-correlation, as ONNX).
+                let x = ins[0].as_standard_layout().into_owned();
+                let y = self.fresh(graph, bounds, v)?;
+                let (xs, ys) = (x.shape().to_vec(), y.shape().to_vec());
+                if xs.len() != 4 || ys.len() != 4 {
+                    return Err(refuse(node, "a convolution needs [N, C, H, W] values"));
+                }
+                let (n_out, c_g, kh, kw) = conv.weight.dim();
+                let out_per_group = (n_out / conv.group.max(1)).max(1);
+                for n in 0..ys[0] {
+                    for o in 0..ys[1] {
+                        let g = o / out_per_group;
+                        for i in 0..ys[2] {
+                            for j in 0..ys[3] {
+                                let mut terms = vec![(y[[n, o, i, j]], 1.0)];
+                                for c in 0..c_g {
+                                    for a in 0..kh {
+                                        for b in 0..kw {
+                                            let h = (i * conv.strides[0] + a * conv.dilations[0])
+                                                .checked_sub(conv.pads[0]);
+                                            let w = (j * conv.strides[1] + b * conv.dilations[1])
+                                                .checked_sub(conv.pads[1]);
+                                            let (Some(h), Some(w)) = (h, w) else {
+                                                continue;
+                                            };
+                                            if h < xs[2] && w < xs[3] {
+                                                let k = x[[n, g * c_g + c, h, w]];
+                                                terms.push((k, -conv.weight[[o, c, a, b]]));
+                                            }
+                                        }
+                                    }
+                                }
+                                let bias = conv.bias.as_ref().map_or(0.0, |b| b[o]);
+                                self.row(terms, Sense::Eq, bias);
+                            }
+                        }
+                    }
+                }
+                Ok(y)
+            }
             _ => Err(refuse(node, "not piecewise linear")),
         }
     }
