@@ -1,7 +1,7 @@
 //! Soundness of the bound engines, by property tests over generated networks and boxes:
 //! exact (rational) evaluation of random points and box vertices never falls outside any bound
 //! of any method, for outputs and for specification rows, with weights scaled from 1e-6 to 1e6;
-//! and the tighter method's bounds lie inside the looser one's (crown ⊆ ibp). ReLU, LeakyReLU,
+//! and the tighter method's bounds lie inside the looser one's (alpha-crown ⊆ crown ⊆ ibp). ReLU, LeakyReLU,
 //! Sigmoid and Tanh networks, residual and elementwise blocks.
 
 mod common;
@@ -51,9 +51,10 @@ proptest! {
         let c = Array2::from_shape_fn((3, m), |_| rng.random_range(-2.0..2.0));
         let ibp = engine::compute(&g, Method::Ibp, &b, Some(&c));
         let crown = engine::compute(&g, Method::Crown, &b, Some(&c));
-        let (ibp, crown) = match (ibp, crown) {
-            (Ok(a), Ok(b)) => (a, b),
-            (Err(e), _) | (_, Err(e)) => {
+        let alpha = engine::compute(&g, Method::AlphaCrown, &b, Some(&c));
+        let (ibp, crown, alpha) = match (ibp, crown, alpha) {
+            (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+            (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
                 // Only ops the engine does not cover yet may be refused, and then clearly.
                 prop_assert!(e.to_string().contains("not supported"), "unexpected error: {e}");
                 return Ok(());
@@ -63,6 +64,15 @@ proptest! {
             let ys = forward_f64_point(&g, &p).expect("exact evaluation");
             check_inside(&ys, &ibp, &c, "ibp")?;
             check_inside(&ys, &crown, &c, "crown")?;
+            check_inside(&ys, &alpha, &c, "alpha-crown")?;
+        }
+        // alpha-crown ⊆ crown
+        for j in 0..m {
+            prop_assert!(alpha.outputs.lo[j] >= crown.outputs.lo[j]);
+            prop_assert!(alpha.outputs.hi[j] <= crown.outputs.hi[j]);
+        }
+        for i in 0..c.nrows() {
+            prop_assert!(alpha.rows[i] >= crown.rows[i]);
         }
         // crown ⊆ ibp
         for j in 0..m {

@@ -171,9 +171,10 @@ fn sound_on(g: &Graph, seed: u64, width_exp: i32) -> Result<(), TestCaseError> {
     let c = Array2::from_shape_fn((3, m), |_| rng.random_range(-2.0..2.0));
     let ibp = engine::compute(g, Method::Ibp, &b, Some(&c));
     let crown = engine::compute(g, Method::Crown, &b, Some(&c));
-    let (ibp, crown) = match (ibp, crown) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => {
+    let alpha = engine::compute(g, Method::AlphaCrown, &b, Some(&c));
+    let (ibp, crown, alpha) = match (ibp, crown, alpha) {
+        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
             // Only ops the engine does not cover may be refused, and then clearly.
             prop_assert!(
                 e.to_string().contains("not supported"),
@@ -186,13 +187,17 @@ fn sound_on(g: &Graph, seed: u64, width_exp: i32) -> Result<(), TestCaseError> {
         let ys = forward_f64_point(g, &p).expect("exact evaluation");
         check_inside(&ys, &ibp, &c, "ibp")?;
         check_inside(&ys, &crown, &c, "crown")?;
+        check_inside(&ys, &alpha, &c, "alpha-crown")?;
     }
     for j in 0..m {
         prop_assert!(crown.outputs.lo[j] >= ibp.outputs.lo[j]);
         prop_assert!(crown.outputs.hi[j] <= ibp.outputs.hi[j]);
+        prop_assert!(alpha.outputs.lo[j] >= crown.outputs.lo[j]);
+        prop_assert!(alpha.outputs.hi[j] <= crown.outputs.hi[j]);
     }
     for i in 0..c.nrows() {
         prop_assert!(crown.rows[i] >= ibp.rows[i]);
+        prop_assert!(alpha.rows[i] >= crown.rows[i]);
     }
     Ok(())
 }

@@ -186,3 +186,70 @@ fn mnist_fc_matches_or_beats_auto_lirpa() {
         check_family(&dir, "mnist_fc");
     }
 }
+
+/// A few of these numbers, ours next to auto_LiRPA's, pinned so that any change to an engine's
+/// tightness shows up in review (six significant digits; margins of the first atom of every
+/// disjunct).
+#[test]
+fn pinned_reference_numbers() {
+    let Some(dir) = common::benchmarks("pinned_reference_numbers") else {
+        return;
+    };
+    let picks = [
+        (
+            "acasxu",
+            "onnx/ACASXU_run2a_1_1_batch_2000.onnx",
+            "vnnlib/prop_1.vnnlib",
+        ),
+        (
+            "acasxu",
+            "onnx/ACASXU_run2a_1_2_batch_2000.onnx",
+            "vnnlib/prop_3.vnnlib",
+        ),
+        (
+            "mnist_fc",
+            "onnx/mnist-net_256x2.onnx",
+            "vnnlib/prop_0_0.03.vnnlib",
+        ),
+    ];
+    let sig = |x: f64| format!("{x:.6e}");
+    let mut out = String::new();
+    for (family, onnx, vnnlib) in picks {
+        let text = std::fs::read_to_string(dir.join("reference").join(format!("{family}.json")))
+            .expect("reference file");
+        let reference: Value = serde_json::from_str(&text).expect("reference json");
+        let p = reference["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["onnx"] == onnx && p["vnnlib"] == vnnlib && p["input_box"] == 0)
+            .expect("problem in the reference file");
+        let mut g = load_model(&dir.join(family).join(onnx)).unwrap().graph;
+        canonicalize(&mut g, Level::Exact);
+        let s = spec::load(&dir.join(family).join(vnnlib)).unwrap();
+        out.push_str(&format!("{family} {onnx} {vnnlib}\n"));
+        for (method, key) in [
+            (Method::Ibp, "IBP"),
+            (Method::Crown, "CROWN"),
+            (Method::AlphaCrown, "alpha-CROWN"),
+        ] {
+            let ours = region_bounds(&g, method, &s.regions[0]).unwrap();
+            let r = &p["methods"][key]["margins"];
+            let theirs: Vec<String> = r
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| sig(floats(d)[0]))
+                .collect();
+            let mine: Vec<String> = ours.margins.iter().map(|d| sig(d[0])).collect();
+            out.push_str(&format!(
+                "  {key:<12} {:<11}{}\n  {key:<12} {:<11}{}\n",
+                "beacons",
+                mine.join(" "),
+                "auto_LiRPA",
+                theirs.join(" ")
+            ));
+        }
+    }
+    insta::assert_snapshot!(out);
+}
