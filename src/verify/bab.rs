@@ -12,7 +12,8 @@
 //! and a queue longer than `max_domains` gives up with an unknown verdict.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
+use std::ops::Range;
 use std::time::Instant;
 
 use ndarray::Array2;
@@ -22,11 +23,9 @@ use rand::rngs::StdRng;
 use rayon::prelude::*;
 
 use super::attack::{self, AttackConfig, Counterexample, Objective};
-use super::grad;
+use super::batch::{Inherited, Job, Plan};
 use super::Deadline;
 use crate::bounds::rounding::{abs_dot_up, sub_down};
-use crate::bounds::Interval;
-use crate::engine::crown::{Intermediate, State};
 use crate::error::Result;
 use crate::eval::exact::round_up_f64;
 use crate::ir::Graph;
@@ -53,6 +52,18 @@ pub struct Problem<'a> {
     rows: Vec<(usize, usize)>,
     /// For atoms whose coefficients are not exact `f64` numbers, `|a − ã|` rounded up.
     slack: Vec<Option<Vec<f64>>>,
+    /// The batched CROWN engine's view of the graph (`Err` text: why it cannot bound it).
+    plan: std::result::Result<Plan, String>,
+}
+
+/// What bounding one sub-box of a batch tells branch-and-bound.
+pub struct Scored {
+    /// `None` when the box is proved; otherwise the steering atom (see [`unproved`]).
+    pub steer: Option<(usize, usize, f64)>,
+    /// The input coefficients of the steering atom's linear lower bound (when not proved).
+    pub coeffs: Option<Vec<f64>>,
+    /// The box's pre-activation enclosures, for its sub-boxes.
+    pub inherited: Inherited,
 }
 
 impl<'a> Problem<'a> {
@@ -86,40 +97,65 @@ impl<'a> Problem<'a> {
             c,
             rows,
             slack,
+            plan: Plan::new(graph).map_err(|e| e.to_string()),
         }
     }
 
     /// Sound lower bounds of every atom's margin `a·Y − b` over the box `[lo, hi]`, and,
     /// when the box is not proved and `coefficients` is set, the input coefficients of the
-    /// steering atom's linear bound (see [`grad::linear_coefficients`]).
+    /// steering atom's linear lower bound.
     pub fn bound(&self, lo: &[f64], hi: &[f64], coefficients: bool) -> Result<Bounded> {
-        let input = Interval::new(lo.to_vec(), hi.to_vec());
-        let state = State::new(self.graph, &input, Intermediate::Replace)?;
-        let b = state.bounds(Some(&self.c))?;
-        let magnitude = b.outputs.magnitude();
-        let mut margins: Vec<Vec<f64>> = self
-            .region
-            .unsafe_outputs
-            .iter()
-            .map(|c| vec![f64::NEG_INFINITY; c.atoms.len()])
-            .collect();
-        for (k, &(d, a)) in self.rows.iter().enumerate() {
-            let atom = &self.region.unsafe_outputs[d].atoms[a];
-            let mut m = sub_down(b.rows[k], atom.rhs);
-            if let Some(s) = &self.slack[k] {
-                m = sub_down(m, abs_dot_up(s, &magnitude));
-            }
-            margins[d][a] = m;
-        }
-        let steer = unproved(&margins);
-        let coeffs = match steer {
-            Some((d, a, _)) if coefficients => {
-                let row = &self.region.unsafe_outputs[d].atoms[a].coeffs;
-                grad::linear_coefficients(self.graph, &state.bounds, row).ok()
-            }
-            _ => None,
+        let job = Job {
+            lo: lo.to_vec(),
+            hi: hi.to_vec(),
+            inherited: None,
         };
-        Ok(Bounded { steer, coeffs })
+        let s = self.bound_jobs(std::slice::from_ref(&job))?.remove(0);
+        Ok(Bounded {
+            steer: s.steer,
+            coeffs: if coefficients { s.coeffs } else { None },
+        })
+    }
+
+    /// [`Problem::bound`] for a batch of sub-boxes at once (see [`batch`](super::batch)),
+    /// each with the enclosures inherited from a box containing it.
+    pub fn bound_jobs(&self, jobs: &[Job]) -> Result<Vec<Scored>> {
+        let plan = self
+            .plan
+            .as_ref()
+            .map_err(|e| crate::error::Error::Invalid(e.clone()))?;
+        let bounded = plan.bound(self.graph, &self.c, jobs)?;
+        Ok(bounded
+            .into_iter()
+            .map(|b| {
+                let magnitude = b.output.magnitude();
+                let mut margins: Vec<Vec<f64>> = self
+                    .region
+                    .unsafe_outputs
+                    .iter()
+                    .map(|c| vec![f64::NEG_INFINITY; c.atoms.len()])
+                    .collect();
+                let mut row_of = HashMap::new();
+                for (k, &(d, a)) in self.rows.iter().enumerate() {
+                    let atom = &self.region.unsafe_outputs[d].atoms[a];
+                    let mut m = sub_down(b.rows[k], atom.rhs);
+                    if let Some(s) = &self.slack[k] {
+                        m = sub_down(m, abs_dot_up(s, &magnitude));
+                    }
+                    margins[d][a] = m;
+                    row_of.insert((d, a), k);
+                }
+                let steer = unproved(&margins);
+                let coeffs = steer
+                    .and_then(|(d, a, _)| row_of.get(&(d, a)))
+                    .map(|&k| b.input_coeffs.row(k).to_vec());
+                Scored {
+                    steer,
+                    coeffs,
+                    inherited: b.inherited,
+                }
+            })
+            .collect())
     }
 }
 
@@ -160,6 +196,8 @@ struct Domain {
     hi: Vec<f64>,
     priority: f64,
     split: usize,
+    /// Its pre-activation enclosures, inherited by its halves (dropped when the queue is long).
+    inherited: Option<Inherited>,
 }
 
 impl PartialEq for Domain {
@@ -207,7 +245,14 @@ struct Open {
     hi: Vec<f64>,
     atom: (usize, usize, f64),
     coeffs: Option<Vec<f64>>,
+    inherited: Option<Inherited>,
 }
+
+/// Queue length above which new domains no longer keep their enclosures (memory).
+const INHERIT_LIMIT: usize = 200_000;
+
+/// Sub-boxes per parallel task: large enough for efficient stacked matrix products.
+const CHUNK: usize = 24;
 
 /// Runs branch-and-bound on `problem` from the root box's `margins`.
 pub fn run(
@@ -228,24 +273,33 @@ pub fn run(
     let obj = Objective::new(region);
     let mut queue = BinaryHeap::new();
     let (lo, hi) = (region.input.lower.clone(), region.input.upper.clone());
-    let b = problem.bound(&lo, &hi, cfg.use_gradient)?;
+    let job = Job {
+        lo,
+        hi,
+        inherited: None,
+    };
+    let b = problem.bound_jobs(std::slice::from_ref(&job))?.remove(0);
     stats.bounded += 1;
     let Some(atom) = b.steer else {
         return Ok(BabOutcome::Proved);
     };
     let root = vec![Open {
-        lo,
-        hi,
+        lo: job.lo,
+        hi: job.hi,
         atom,
         coeffs: b.coeffs,
+        inherited: Some(b.inherited),
     }];
-    let (found, splits) = examine(problem, &obj, &root, &root_width)?;
+    let (found, splits) = examine(problem, &obj, &root, &root_width, cfg.use_gradient)?;
     if let Some(c) = found {
         return Ok(BabOutcome::Violated(c));
     }
     enqueue(&mut queue, root, splits);
     let mut batch = 8usize;
     let mut last_attack = Instant::now();
+    let threads = rayon::current_num_threads().max(1);
+    let debug = std::env::var_os("BEACONS_BAB_DEBUG").is_some();
+    let strong = !std::env::var("BEACONS_SPLIT").is_ok_and(|v| v == "smear");
     while !queue.is_empty() {
         if deadline.passed() {
             return Ok(BabOutcome::Timeout);
@@ -271,40 +325,110 @@ pub fn run(
             last_attack = Instant::now();
         }
         let started = Instant::now();
-        let mut children = Vec::with_capacity(2 * batch);
+        // Each popped box: the candidate splits (input, halves) to bound.
+        let mut jobs = Vec::with_capacity(2 * batch);
+        let mut groups: Vec<Range<usize>> = Vec::with_capacity(batch);
         for _ in 0..batch {
             let Some(d) = queue.pop() else { break };
-            match bisect(&d) {
-                Some((a, b)) => {
-                    children.push(a);
-                    children.push(b);
+            let dims = if strong {
+                candidates(&d, &root_width)
+            } else {
+                vec![d.split]
+            };
+            let start = jobs.len();
+            for i in dims {
+                if let Some((a, b)) = bisect_at(&d, i) {
+                    jobs.push(Job {
+                        lo: a.0,
+                        hi: a.1,
+                        inherited: d.inherited.clone(),
+                    });
+                    jobs.push(Job {
+                        lo: b.0,
+                        hi: b.1,
+                        inherited: d.inherited.clone(),
+                    });
                 }
-                None => {
-                    return Ok(BabOutcome::Unknown(
-                        "a sub-box too small to split could not be proved".into(),
-                    ))
+            }
+            if jobs.len() == start {
+                match bisect(&d) {
+                    Some((a, b)) => {
+                        jobs.push(Job {
+                            lo: a.0,
+                            hi: a.1,
+                            inherited: d.inherited.clone(),
+                        });
+                        jobs.push(Job {
+                            lo: b.0,
+                            hi: b.1,
+                            inherited: d.inherited,
+                        });
+                    }
+                    None => {
+                        return Ok(BabOutcome::Unknown(
+                            "a sub-box too small to split could not be proved".into(),
+                        ))
+                    }
+                }
+            }
+            groups.push(start..jobs.len());
+        }
+        // Chunks big enough for efficient products, and at least one per thread.
+        let chunk = CHUNK.min(jobs.len().div_ceil(threads)).max(1);
+        let bounded: Vec<Result<Vec<Scored>>> = jobs
+            .par_chunks(chunk)
+            .map(|jobs| problem.bound_jobs(jobs))
+            .collect();
+        stats.bounded += jobs.len() as u64;
+        let mut scored: Vec<Option<Scored>> = bounded
+            .into_iter()
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .map(Some)
+            .collect();
+        let mut jobs: Vec<Option<Job>> = jobs.into_iter().map(Some).collect();
+        // Per box, the split whose worse half is best proved (ties: the better sum).
+        let mut children = Vec::with_capacity(2 * groups.len());
+        for g in groups {
+            let margin = |s: &Option<Scored>| {
+                s.as_ref()
+                    .and_then(|s| s.steer)
+                    .map_or(f64::INFINITY, |a| a.2)
+            };
+            let best = (g.start..g.end).step_by(2).max_by(|&a, &b| {
+                let key = |k: usize| {
+                    let (l, r) = (margin(&scored[k]), margin(&scored[k + 1]));
+                    (l.min(r), l.max(r))
+                };
+                let (ka, kb) = (key(a), key(b));
+                ka.0.total_cmp(&kb.0)
+                    .then(ka.1.total_cmp(&kb.1))
+                    .then(b.cmp(&a))
+            });
+            if let Some(k) = best {
+                for j in [k, k + 1] {
+                    if let (Some(job), Some(s)) = (jobs[j].take(), scored[j].take()) {
+                        children.push((job, s));
+                    }
                 }
             }
         }
-        let bounded: Vec<Result<Bounded>> = children
-            .par_iter()
-            .map(|(lo, hi)| problem.bound(lo, hi, cfg.use_gradient))
-            .collect();
-        stats.bounded += children.len() as u64;
+        let keep = queue.len() < INHERIT_LIMIT;
         let mut open = Vec::new();
-        for ((lo, hi), b) in children.into_iter().zip(bounded) {
-            let b = b?;
+        for (job, b) in children {
             if let Some(atom) = b.steer {
                 open.push(Open {
-                    lo,
-                    hi,
+                    lo: job.lo,
+                    hi: job.hi,
                     atom,
                     coeffs: b.coeffs,
+                    inherited: keep.then_some(b.inherited),
                 });
             }
         }
         if !open.is_empty() {
-            let (found, splits) = examine(problem, &obj, &open, &root_width)?;
+            let (found, splits) = examine(problem, &obj, &open, &root_width, cfg.use_gradient)?;
             if let Some(c) = found {
                 return Ok(BabOutcome::Violated(c));
             }
@@ -319,6 +443,27 @@ pub fn run(
         }
         // Rounds of about a quarter of a second keep the deadline honoured.
         let secs = started.elapsed().as_secs_f64();
+        if debug {
+            eprintln!(
+                "bab: bounded {} queue {} worst {:?} batch {batch} round {secs:.3}s",
+                stats.bounded,
+                queue.len(),
+                queue.peek().map(|d| d.priority)
+            );
+            if let Some(d) = queue.peek() {
+                let w: Vec<String> =
+                    d.lo.iter()
+                        .zip(&d.hi)
+                        .map(|(l, h)| format!("{:.2e}", h - l))
+                        .collect();
+                eprintln!(
+                    "  worst box lo {:?} widths {} split {}",
+                    d.lo,
+                    w.join(" "),
+                    d.split
+                );
+            }
+        }
         if secs < 0.1 && batch < 4096 {
             batch *= 2;
         } else if secs > 0.4 && batch > 1 {
@@ -342,32 +487,44 @@ fn enqueue(queue: &mut BinaryHeap<Domain>, open: Vec<Open>, splits: Vec<usize>) 
             hi: o.hi,
             priority: o.atom.2,
             split,
+            inherited: o.inherited,
         });
     }
 }
 
-/// Checks the centres of the open boxes for counterexamples and chooses each box's split
-/// input: the largest smear `|A_i| · width_i` with the steering atom's linear-bound
-/// coefficients `A`, or (without them, or where they vanish) the widest input relative to the
-/// root box.
+/// Checks the open boxes for counterexamples (each box's centre and the corner that minimises
+/// its steering atom's linear lower bound, where the bound is least likely to be loose) and
+/// chooses each box's split input: the largest smear `|A_i| · width_i` with the steering
+/// atom's linear-bound coefficients `A` (the exact sensitivities of the bound), or (where they
+/// vanish, or when `smear` is off) the widest input relative to the root box.
 fn examine(
     problem: &Problem,
     obj: &Objective,
     open: &[Open],
     root_width: &[f64],
+    smear: bool,
 ) -> Result<(Option<Counterexample>, Vec<usize>)> {
     let n = root_width.len();
-    let centres = Array2::from_shape_fn((open.len(), n), |(r, i)| {
-        open[r].lo[i] + 0.5 * (open[r].hi[i] - open[r].lo[i])
+    let points = Array2::from_shape_fn((2 * open.len(), n), |(r, i)| {
+        let o = &open[r / 2];
+        let centre = o.lo[i] + 0.5 * (o.hi[i] - o.lo[i]);
+        if r % 2 == 0 {
+            return centre;
+        }
+        match o.coeffs.as_ref().map(|a| a[i]) {
+            Some(a) if a > 0.0 => o.lo[i],
+            Some(a) if a < 0.0 => o.hi[i],
+            _ => centre,
+        }
     });
-    let outputs = crate::eval::forward_f64(problem.graph, centres.view())?;
-    let mut candidates: Vec<(f64, usize)> = (0..open.len())
+    let outputs = crate::eval::forward_f64(problem.graph, points.view())?;
+    let mut candidates: Vec<(f64, usize)> = (0..points.nrows())
         .map(|r| (obj.value(outputs.row(r).as_slice().unwrap_or(&[])).0, r))
         .filter(|(v, _)| *v <= 0.0)
         .collect();
     candidates.sort_by(|a, b| a.0.total_cmp(&b.0));
     for &(_, r) in candidates.iter().take(4) {
-        let x = centres.row(r).to_vec();
+        let x = points.row(r).to_vec();
         if let Some(c) = attack::confirm(problem.graph, problem.region, problem.index, &x)? {
             return Ok((Some(c), Vec::new()));
         }
@@ -383,17 +540,15 @@ fn examine(
                     0.0
                 }
             };
-            let smear = |i: usize| {
-                o.coeffs
-                    .as_ref()
-                    .and_then(|a| a.get(i))
-                    .map_or(0.0, |a| a.abs() * width(i))
+            let smear_of = |i: usize| match &o.coeffs {
+                Some(a) if smear => a[i].abs() * width(i),
+                _ => 0.0,
             };
             let by = |f: &dyn Fn(usize) -> f64| {
                 (0..n).max_by(|&a, &b| f(a).total_cmp(&f(b))).unwrap_or(0)
             };
-            let best = by(&smear);
-            if smear(best) > 0.0 {
+            let best = by(&smear_of);
+            if smear_of(best) > 0.0 {
                 best
             } else {
                 by(&relative)
@@ -403,24 +558,58 @@ fn examine(
     Ok((None, splits))
 }
 
-/// The two halves of a box along its split input (or, when that input can no longer be
-/// halved in `f64`, along the widest one that can); `None` when no input can be halved.
-fn bisect(d: &Domain) -> Option<(SubBox, SubBox)> {
-    let halvable = |i: usize| {
-        let mid = d.lo[i] + 0.5 * (d.hi[i] - d.lo[i]);
-        (mid > d.lo[i] && mid < d.hi[i]).then_some(mid)
-    };
-    let (i, mid) = match halvable(d.split) {
-        Some(m) => (d.split, m),
-        None => (0..d.lo.len())
-            .filter_map(|i| halvable(i).map(|m| (i, m)))
-            .max_by(|a, b| (d.hi[a.0] - d.lo[a.0]).total_cmp(&(d.hi[b.0] - d.lo[b.0])))?,
-    };
+/// Inputs strong branching tries on a box: every halvable one when there are at most
+/// [`STRONG_CANDIDATES`], otherwise the heuristic's choice and the relatively widest others.
+fn candidates(d: &Domain, root_width: &[f64]) -> Vec<usize> {
+    let mut dims: Vec<usize> = (0..d.lo.len())
+        .filter(|&i| halvable(d, i).is_some())
+        .collect();
+    if dims.len() > STRONG_CANDIDATES {
+        let relative = |i: usize| {
+            if root_width[i] > 0.0 {
+                (d.hi[i] - d.lo[i]) / root_width[i]
+            } else {
+                0.0
+            }
+        };
+        dims.sort_by(|&a, &b| relative(b).total_cmp(&relative(a)));
+        dims.truncate(STRONG_CANDIDATES - 1);
+        if !dims.contains(&d.split) && halvable(d, d.split).is_some() {
+            dims.push(d.split);
+        }
+    }
+    dims
+}
+
+/// Most inputs strong branching bounds both halves of, per box.
+const STRONG_CANDIDATES: usize = 6;
+
+/// The midpoint of input `i` of a box, when it can still be halved in `f64`.
+fn halvable(d: &Domain, i: usize) -> Option<f64> {
+    let mid = d.lo[i] + 0.5 * (d.hi[i] - d.lo[i]);
+    (mid > d.lo[i] && mid < d.hi[i]).then_some(mid)
+}
+
+/// The two halves of a box along input `i`, when it can be halved.
+fn bisect_at(d: &Domain, i: usize) -> Option<(SubBox, SubBox)> {
+    let mid = halvable(d, i)?;
     let mut left_hi = d.hi.clone();
     left_hi[i] = mid;
     let mut right_lo = d.lo.clone();
     right_lo[i] = mid;
     Some(((d.lo.clone(), left_hi), (right_lo, d.hi.clone())))
+}
+
+/// The two halves of a box along its split input (or, when that input can no longer be
+/// halved in `f64`, along the widest one that can); `None` when no input can be halved.
+fn bisect(d: &Domain) -> Option<(SubBox, SubBox)> {
+    if let Some(h) = bisect_at(d, d.split) {
+        return Some(h);
+    }
+    let i = (0..d.lo.len())
+        .filter(|&i| halvable(d, i).is_some())
+        .max_by(|&a, &b| (d.hi[a] - d.lo[a]).total_cmp(&(d.hi[b] - d.lo[b])))?;
+    bisect_at(d, i)
 }
 
 #[cfg(test)]
@@ -445,6 +634,7 @@ mod tests {
             hi: vec![1.0, 1.0],
             priority: -1.0,
             split: 1,
+            inherited: None,
         };
         let ((l0, h0), (l1, h1)) = bisect(&d).unwrap();
         assert_eq!((l0, h0), (vec![0.0, 1.0], vec![0.5, 1.0]));
@@ -454,6 +644,7 @@ mod tests {
             hi: vec![1.0],
             priority: -1.0,
             split: 0,
+            inherited: None,
         };
         assert!(bisect(&point).is_none());
     }

@@ -16,6 +16,7 @@
 
 pub mod attack;
 pub mod bab;
+pub mod batch;
 pub mod grad;
 pub mod result_file;
 pub mod results;

@@ -8,7 +8,7 @@
 //! non-negative rounding allowance `err` (see `rounding`). Upper bounds are lower bounds of the
 //! negated rows. Ops the engine cannot bound yet are reported as errors, never skipped.
 
-use ndarray::{s, Array2, ArrayView1, Axis};
+use ndarray::{s, Array2, ArrayView1, ArrayView2, ArrayViewMut2, Axis};
 
 mod smooth;
 mod window;
@@ -372,9 +372,24 @@ pub(crate) fn backward_relaxed(
     m: &[f64],
     acc: &mut Accum,
 ) -> Array2<f64> {
+    let mut res = Array2::zeros(lam.raw_dim());
+    relaxed_rows(lam.view(), res.view_mut(), relax, slopes, m, acc, 0);
+    res
+}
+
+/// [`backward_relaxed`] on the rows `row0..row0 + lam.nrows()` of a larger problem: `res`
+/// (zero on entry) receives the new coefficients, `acc` rows are offset by `row0`.
+fn relaxed_rows(
+    lam: ArrayView2<f64>,
+    mut res: ArrayViewMut2<f64>,
+    relax: &[NeuronRelaxation],
+    slopes: Option<(&Array2<f64>, (f64, f64))>,
+    m: &[f64],
+    acc: &mut Accum,
+    row0: usize,
+) {
     let n = relax.len();
     let sb = SumBound::new(n);
-    let mut res = Array2::zeros(lam.raw_dim());
     // The lines as columns; a row then picks per neuron by the sign of its coefficient
     // without branches: exactly one of `max(l, 0)`, `min(l, 0)` is non-zero (or both are
     // zero), so `pos·a + neg·b` is the one product `l·a` or `l·b`, rounded once.
@@ -432,26 +447,64 @@ pub(crate) fn backward_relaxed(
                 }
             }
         }
-        acc.add(i, v, sb.error(abs));
+        acc.add(row0 + i, v, sb.error(abs));
     }
-    charge_elementwise(&res, m, acc);
-    res
+    charge_rows(res.view(), m, acc, row0);
+}
+
+/// One backward step through a ReLU-family node for the stacked rows of several boxes: the
+/// rows `range` of `lam` belong to a box on which the node's input lies in `bounds` (its own
+/// relaxation), for each `(range, bounds)` of `blocks` (the ranges cover every row once).
+/// Row for row the same arithmetic as [`backward`], so the same argument applies.
+pub fn backward_leaky_blocks(
+    node: &Node,
+    lam: &Array2<f64>,
+    blocks: &[(std::ops::Range<usize>, &Interval)],
+    acc: &mut Accum,
+) -> Result<Array2<f64>> {
+    let f = leaky(node)?;
+    let mut res = Array2::zeros(lam.raw_dim());
+    for (range, x) in blocks {
+        let relax: Vec<NeuronRelaxation> = (0..x.len())
+            .map(|j| f.relax(x.lo[j], x.hi[j], None))
+            .collect();
+        relaxed_rows(
+            lam.slice(s![range.clone(), ..]),
+            res.slice_mut(s![range.clone(), ..]),
+            &relax,
+            None,
+            &x.magnitude(),
+            acc,
+            range.start,
+        );
+    }
+    Ok(res)
 }
 
 /// Error allowance of an elementwise product/quotient `res = fl(lam ∘ k)`: each entry is within
 /// `2u |res| + η` of the exact one, so the bound moves by at most
 /// `2u Σ_j |res_ij| m_j + η Σ_j m_j` per row.
 pub(crate) fn charge_elementwise(res: &Array2<f64>, m: &[f64], acc: &mut Accum) {
+    charge_rows(res.view(), m, acc, 0);
+}
+
+/// [`charge_elementwise`] for rows `row0..` of the accumulators.
+fn charge_rows(res: ArrayView2<f64>, m: &[f64], acc: &mut Accum, row0: usize) {
     // Underflow: each entry is off by at most η absolute, moving the bound by η·Σ_j m_j.
     let underflow = mul_up(ETA, inflate_sum(m.iter().sum(), m.len()));
-    let sums = abs_matvec_up(res.view(), ArrayView1::from(m));
+    let sums = abs_matvec_up(res, ArrayView1::from(m));
     for (i, s) in sums.iter().enumerate() {
-        acc.charge(i, add_up(mul_up(2.0 * UNIT_ROUNDOFF, *s), underflow));
+        acc.charge(row0 + i, add_up(mul_up(2.0 * UNIT_ROUNDOFF, *s), underflow));
     }
 }
 
 /// Sound lower bound of `lam_i · x + bias_i − err_i` over the box `x`, for every row.
 pub fn concretize_lower(lam: &Array2<f64>, x: &Interval, acc: &Accum) -> Vec<f64> {
+    concretize_rows(lam.view(), x, acc, 0)
+}
+
+/// [`concretize_lower`] for the rows of `lam`, whose accumulators are rows `row0..` of `acc`.
+pub fn concretize_rows(lam: ArrayView2<f64>, x: &Interval, acc: &Accum, row0: usize) -> Vec<f64> {
     let n = lam.ncols();
     lam.axis_iter(Axis(0))
         .enumerate()
@@ -469,7 +522,7 @@ pub fn concretize_lower(lam: &Array2<f64>, x: &Interval, acc: &Accum) -> Vec<f64
                 abs += p.abs();
             }
             let d = sub_down(sum, dot_error(abs, n));
-            sub_down(add_down(d, acc.bias[i]), acc.err[i])
+            sub_down(add_down(d, acc.bias[row0 + i]), acc.err[row0 + i])
         })
         .collect()
 }

@@ -1,0 +1,92 @@
+//! Soundness of the batched CROWN of input-splitting branch-and-bound (`verify::batch`): over
+//! generated networks (ReLU family, smooth activations, residual and elementwise blocks) and
+//! boxes, the root box and its sub-boxes two levels down (bounded together in one batch, each
+//! with the enclosures inherited from its parent) never exclude the exact value of any point
+//! of the sub-box, for the output enclosure and every specification row.
+
+mod common;
+
+use beacons::bounds::Interval;
+use beacons::engine::BoxBounds;
+use beacons::eval::exact::forward_f64_point;
+use beacons::ir::random::{random_graph, Family, RandomGraphConfig};
+use beacons::verify::batch::{Job, Plan};
+use common::soundness::{check_inside, points};
+use ndarray::Array2;
+use proptest::prelude::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+fn halves(lo: &[f64], hi: &[f64], i: usize) -> [(Vec<f64>, Vec<f64>); 2] {
+    let mid = lo[i] + 0.5 * (hi[i] - lo[i]);
+    let mut left_hi = hi.to_vec();
+    left_hi[i] = mid;
+    let mut right_lo = lo.to_vec();
+    right_lo[i] = mid;
+    [(lo.to_vec(), left_hi), (right_lo, hi.to_vec())]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 150, ..ProptestConfig::default() })]
+
+    #[test]
+    fn sub_boxes_contain_exact_values(seed in any::<u64>(), exp in -3i32..=3, width_exp in -3i32..=1) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let cfg = RandomGraphConfig {
+            families: vec![Family::Mlp, Family::Residual, Family::Elementwise],
+            max_width: 6,
+            max_layers: 4,
+            weight_scale: 10f64.powi(exp),
+            smooth_activations: true,
+            extra_output_prob: 0.0,
+            ..RandomGraphConfig::default()
+        };
+        let g = random_graph(&mut rng, &cfg);
+        let n = g.input_size();
+        let m = g.output_size();
+        let radius = 10f64.powi(width_exp);
+        let centre: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let lo: Vec<f64> = centre.iter().map(|c| c - radius * rng.random::<f64>()).collect();
+        let hi: Vec<f64> = centre.iter().map(|c| c + radius * rng.random::<f64>()).collect();
+        let c = Array2::from_shape_fn((3, m), |_| rng.random_range(-2.0..2.0));
+        let plan = match Plan::new(&g) {
+            Ok(p) => p,
+            Err(_) => return Ok(()),
+        };
+        let root = Job { lo: lo.clone(), hi: hi.clone(), inherited: None };
+        let root_b = match plan.bound(&g, &c, std::slice::from_ref(&root)) {
+            Ok(mut b) => b.remove(0),
+            Err(e) => {
+                prop_assert!(e.to_string().contains("not supported"), "unexpected error: {e}");
+                return Ok(());
+            }
+        };
+        // Level one: halves along a random input, inheriting from the root.
+        let i = rng.random_range(0..n);
+        let level1: Vec<Job> = halves(&lo, &hi, i)
+            .into_iter()
+            .map(|(l, h)| Job { lo: l, hi: h, inherited: Some(root_b.inherited.clone()) })
+            .collect();
+        let b1 = plan.bound(&g, &c, &level1).expect("bounded once");
+        // Level two: every level-one box halved along another input, all in one batch.
+        let j = rng.random_range(0..n);
+        let mut level2 = Vec::new();
+        for (job, b) in level1.iter().zip(&b1) {
+            for (l, h) in halves(&job.lo, &job.hi, j) {
+                level2.push(Job { lo: l, hi: h, inherited: Some(b.inherited.clone()) });
+            }
+        }
+        let b2 = plan.bound(&g, &c, &level2).expect("bounded once");
+        let all = std::iter::once((&root, &root_b))
+            .chain(level1.iter().zip(&b1))
+            .chain(level2.iter().zip(&b2));
+        for (job, b) in all {
+            let bb = BoxBounds { outputs: b.output.clone(), rows: b.rows.clone() };
+            let boxed = Interval::new(job.lo.clone(), job.hi.clone());
+            for p in points(&mut rng, &boxed, 16, 12) {
+                let ys = forward_f64_point(&g, &p).expect("exact evaluation");
+                check_inside(&ys, &bb, &c, "batched crown")?;
+            }
+        }
+    }
+}
