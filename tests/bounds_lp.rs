@@ -1,7 +1,7 @@
 //! The `lp` method and the exact MILP encoding.
 //!
 //! (a) On random piecewise-linear networks, `lp` bounds contain the exact (rational) values at
-//! random points and box vertices, and are never looser than `crown`'s.
+//! random points and box vertices, and are never looser than `alpha-crown`'s or `crown`'s.
 //! (b) The MILP optimum (float, test ground truth) is attained — exact evaluation at its
 //! minimiser reproduces it — lies below every sampled point, and above the `lp` lower bound.
 //! (c) On ACAS Xu instances, `lp` is never looser than `crown` on any output or margin and
@@ -86,6 +86,7 @@ fn lp_contains_exact_values_and_is_inside_crown() {
         let m = g.output_size();
         let c = Array2::from_shape_fn((3, m), |_| rng.random_range(-2.0..2.0));
         let crown = engine::compute(&g, Method::Crown, &b, Some(&c)).expect("crown");
+        let alpha = engine::compute(&g, Method::AlphaCrown, &b, Some(&c));
         let t = Instant::now();
         let (out, stats) = match lp::bounds_with_stats(&g, &b, Some(&c)) {
             Ok(r) => r,
@@ -112,7 +113,15 @@ fn lp_contains_exact_values_and_is_inside_crown() {
             let ys = forward_f64_point(&g, &p).expect("exact evaluation");
             check_inside(&ys, &out, &c, "lp").unwrap_or_else(|e| panic!("seed {seed}: {e}"));
         }
-        // lp ⊆ crown, and count where it is strictly tighter.
+        // lp ⊆ alpha-crown ⊆ crown, and count where lp is strictly tighter than crown.
+        let alpha = alpha.expect("alpha-crown bounds what lp bounds");
+        for j in 0..m {
+            assert!(out.outputs.lo[j] >= alpha.outputs.lo[j], "seed {seed}");
+            assert!(out.outputs.hi[j] <= alpha.outputs.hi[j], "seed {seed}");
+        }
+        for i in 0..c.nrows() {
+            assert!(out.rows[i] >= alpha.rows[i], "seed {seed}");
+        }
         let mut strictly = false;
         for j in 0..m {
             assert!(out.outputs.lo[j] >= crown.outputs.lo[j], "seed {seed}");

@@ -109,10 +109,20 @@ pub fn bounds(
 ) -> Result<BoxBounds> {
     let crown = super::compute(graph, Method::Crown, input, c)?;
     let st = optimised_state(graph, input, iterations)?;
-    // CROWN on the optimised intermediate bounds, with its interval-step and IBP
-    // intersections, then the optimised final pass.
+    finish(&st, crown, c, iterations)
+}
+
+/// The final bounds on an [`optimised_state`]: CROWN on its intermediate bounds (with the
+/// interval-step and IBP intersections), then the optimised final pass, each kept where
+/// tighter than `crown` (a sound bound of the same quantities).
+pub(crate) fn finish(
+    st: &State,
+    crown: BoxBounds,
+    c: Option<&Array2<f64>>,
+    iterations: usize,
+) -> Result<BoxBounds> {
     let mut best = BoxBounds::tighter(crown, st.bounds(c)?);
-    if let Some(b) = optimise(&st, c, FINAL_PASS_FACTOR * iterations)? {
+    if let Some(b) = optimise(st, c, FINAL_PASS_FACTOR * iterations)? {
         best = BoxBounds::tighter(best, b);
     }
     Ok(best)

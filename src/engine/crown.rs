@@ -21,7 +21,7 @@ use crate::bounds::ops::{self, Accum};
 use crate::bounds::rounding::add_down;
 use crate::bounds::Interval;
 use crate::error::Result;
-use crate::ir::{Graph, ValueId};
+use crate::ir::{Graph, Op, ValueId};
 
 /// Share of unstable neurons above which every neuron of a layer gets a CROWN bound.
 const DENSE_FRACTION: f64 = 0.9;
@@ -172,9 +172,35 @@ impl<'g> State<'g> {
         let rows = c.nrows();
         let mut lams: HashMap<usize, Array2<f64>> = HashMap::new();
         let mut relaxed = HashMap::new();
-        lams.insert(v.0, c);
         let mut acc = Accum::new(rows);
-        for (idx, node) in g.nodes[..=k].iter().enumerate().rev() {
+        // Rows that pick single neurons (`±e_j`, as intermediate bounds use) through a Linear
+        // node are a gather of its weight rows, exact with no product; the pass then starts
+        // below that node.
+        let mut top = k + 1;
+        match &g.nodes[k].op {
+            Op::Linear { weight, bias } if g.nodes[k].output == v => {
+                if let Some(picks) = signed_picks(&c) {
+                    let mut lam = Array2::zeros((rows, weight.ncols()));
+                    for (i, &(j, sign)) in picks.iter().enumerate() {
+                        lam.row_mut(i).assign(&weight.row(j));
+                        if sign < 0.0 {
+                            lam.row_mut(i).mapv_inplace(|w| -w);
+                        }
+                        if let Some(b) = bias {
+                            acc.add(i, sign * b[j], 0.0);
+                        }
+                    }
+                    lams.insert(g.nodes[k].inputs[0].0, lam);
+                    top = k;
+                } else {
+                    lams.insert(v.0, c);
+                }
+            }
+            _ => {
+                lams.insert(v.0, c);
+            }
+        }
+        for (idx, node) in g.nodes[..top].iter().enumerate().rev() {
             let Some(lam) = lams.remove(&node.output.0) else {
                 continue;
             };
@@ -288,4 +314,24 @@ impl<'g> State<'g> {
             rows: best[2 * n..].to_vec(),
         })
     }
+}
+
+/// For rows that are each `±1` at one column and zero elsewhere, the column and sign per row.
+fn signed_picks(c: &Array2<f64>) -> Option<Vec<(usize, f64)>> {
+    c.rows()
+        .into_iter()
+        .map(|row| {
+            let mut pick = None;
+            for (j, &x) in row.iter().enumerate() {
+                if x == 0.0 {
+                    continue;
+                }
+                if pick.is_some() || (x != 1.0 && x != -1.0) {
+                    return None;
+                }
+                pick = Some((j, x));
+            }
+            pick
+        })
+        .collect()
 }

@@ -3,8 +3,8 @@
 //! # The relaxation
 //!
 //! Every scalar of every value the output depends on is an LP variable, boxed by the best known
-//! enclosure of that value (CROWN's intermediate bounds, both ways of combining them,
-//! intersected; see [`super::crown::State`]). Affine ops (Linear, Conv expanded to dense rows,
+//! enclosure of that value (CROWN's intermediate bounds and alpha-CROWN's optimised ones,
+//! intersected; see [`super::crown::State`] and [`super::alpha::optimised_state`]). Affine ops (Linear, Conv expanded to dense rows,
 //! AddConst, MulConst, DivConst, Add, Sub) are equality rows whose coefficients are the stored
 //! numbers themselves (`y − Σ w x = b`, `c·y − x = 0` for a division), so they hold exactly in
 //! real arithmetic;
@@ -40,8 +40,8 @@
 //! rigorous lower bound of `c·Y` over the input box. When the solver fails the row keeps
 //! CROWN's bound.
 //!
-//! Finally the result is intersected with `crown`'s (the tighter bound per row wins), so `lp`
-//! is never looser than `crown`.
+//! Finally the result is intersected with `alpha-crown`'s on the same intermediate bounds (the
+//! tighter bound per row wins), so `lp` is never looser than `alpha-crown` or `crown`.
 
 use good_lp::{variable, Expression, ProblemVariables, SolverModel, Variable};
 use ndarray::{Array2, ArrayD, IxDyn};
@@ -666,13 +666,13 @@ pub struct LpStats {
 }
 
 /// The enclosures of every value the LP and MILP encodings are boxed by: CROWN's intermediate
-/// bounds in both combination modes, intersected (both are sound).
+/// bounds and alpha-CROWN's optimised ones, intersected (both are sound).
 pub(crate) fn intermediate_bounds<'g>(
     graph: &'g Graph,
     input: &Interval,
 ) -> Result<(State<'g>, State<'g>, Vec<Option<Interval>>)> {
     let a = State::new(graph, input, Intermediate::Replace)?;
-    let b = State::new(graph, input, Intermediate::Intersect)?;
+    let b = super::alpha::optimised_state(graph, input, super::alpha::DEFAULT_ITERATIONS)?;
     let both = a
         .bounds
         .iter()
@@ -698,7 +698,9 @@ pub fn bounds_with_stats(
     c: Option<&Array2<f64>>,
 ) -> Result<(BoxBounds, LpStats)> {
     let (a, b, inter) = intermediate_bounds(graph, input)?;
-    let crown = BoxBounds::tighter(a.bounds(c)?, b.bounds(c)?);
+    // The baseline is alpha-crown's bound (itself never looser than crown's), so `lp` is
+    // never looser than either.
+    let crown = super::alpha::finish(&b, a.bounds(c)?, c, super::alpha::DEFAULT_ITERATIONS)?;
     let enc = Encoding::new(graph, &inter, Relaxation::Triangle)?;
     let mut stats = LpStats {
         unstable: enc.unstable,

@@ -114,8 +114,11 @@ pub fn compute(
     match method {
         Method::Ibp => ibp::bounds(graph, input, c),
         Method::Crown => {
-            // Both ways of combining intermediate bounds are sound; neither is uniformly
-            // tighter, so the final bounds are the better of the two.
+            // Both ways of combining intermediate bounds are sound and neither is uniformly
+            // tighter, so the final bounds are the better of the two. (`Replace` alone, the
+            // rule auto_LiRPA's default describes, was measured looser than auto_LiRPA's CROWN
+            // on 16 of 2,487 ACAS Xu and 81 of 2,610 mnist_fc bounds, so both are kept at twice
+            // the cost.)
             let a = crown::State::new(graph, input, crown::Intermediate::Replace)?.bounds(c)?;
             let b = crown::State::new(graph, input, crown::Intermediate::Intersect)?.bounds(c)?;
             Ok(BoxBounds::tighter(a, b))
