@@ -270,8 +270,21 @@ pub fn backward(
                 let m_l = ArrayView1::from(&m[l * inp..(l + 1) * inp]);
                 let sum_m = inflate_sum(m_l.sum(), inp);
                 let lam_l = lam.slice(s![.., l * out..(l + 1) * out]);
+                // Columns of `lam` that are exactly zero (inactive ReLUs, rows that never
+                // reach a neuron) add exactly zero to every product: skip them when that saves
+                // more than the copy costs. The sum then has fewer terms, still within `γ_out`.
+                let live: Vec<usize> = (0..out)
+                    .filter(|&o| lam_l.column(o).iter().any(|&v| v != 0.0))
+                    .collect();
+                let product = if live.len() < out && rows * (out - live.len()) > 2 * live.len() {
+                    lam_l
+                        .select(Axis(1), &live)
+                        .dot(&weight.select(Axis(0), &live))
+                } else {
+                    lam_l.dot(weight)
+                };
                 res.slice_mut(s![.., l * inp..(l + 1) * inp])
-                    .assign(&lam_l.dot(weight));
+                    .assign(&product);
                 // Error of the product: γ_out · Σ_o |lam_io| (|W| m)_o, for all rows at once:
                 // `wm ≥ |W| m`, then `|Λ| · wm` (both upward-inflated matrix-vector products).
                 let wm: Vec<f64> = abs_w
