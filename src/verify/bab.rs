@@ -2,17 +2,24 @@
 //!
 //! In: a graph, one [`Region`] and its root margins. Out: [`BabOutcome`]. Sub-boxes wait in a
 //! priority queue, the least proved first (the most negative "best margin of the worst
-//! unproved disjunct"). Each round pops a batch, bisects every box along the input with the
-//! largest smear `|∂(a·Y)/∂x_i| · width_i` (gradient at the box centre of the atom closest to
-//! being proved), bounds the children in parallel with CROWN (`engine::crown::State`,
-//! `Intermediate::Replace`), and checks every unproved child's centre for a counterexample; a
-//! short PGD runs on the worst box now and then. A box is closed when every disjunct has an
-//! atom with a margin lower bound `> 0`. The region holds only when the queue empties; the
-//! deadline is checked between rounds, whose size adapts to take about a quarter of a second,
-//! and a queue longer than `max_domains` gives up with an unknown verdict.
+//! unproved disjunct"). Each round pops a batch and, per box, bounds both halves of every
+//! candidate input (strong branching: all inputs up to [`STRONG_CANDIDATES`], else the
+//! relatively widest ones and the smear choice `|A_i| · width_i` from the steering atom's
+//! CROWN input coefficients `A`), keeping the split with the most proved halves, then the best
+//! worse half, then the best better half. Children are bounded in parallel chunks by the
+//! batched CROWN of [`batch`](super::batch) (stacked rows, pre-activation enclosures of
+//! stable neurons inherited from the parent), and their margins are intersected with the
+//! parent's (both sound; CROWN is not monotone under splitting). Every unproved child's centre
+//! and the vertex minimising its steering atom's linear bound are checked for a
+//! counterexample; a short PGD runs on the worst box now and then. A box is closed when every
+//! disjunct has an atom with a margin lower bound `> 0`. The region holds only when the queue
+//! empties; the deadline is checked between rounds, whose size adapts to take about a quarter
+//! of a second, and a queue longer than `max_domains` gives up with an unknown verdict
+//! (enclosures are no longer kept once the queue exceeds [`INHERIT_LIMIT`], bounding memory).
+//! `BEACONS_BAB_DEBUG=1` prints one progress line per round to stderr.
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::ops::Range;
 use std::time::Instant;
 
@@ -64,6 +71,13 @@ pub struct Scored {
     pub coeffs: Option<Vec<f64>>,
     /// The box's pre-activation enclosures, for its sub-boxes.
     pub inherited: Inherited,
+    /// Lower bounds of every atom's margin (`margins[d][a]`).
+    pub margins: Vec<Vec<f64>>,
+    /// Input coefficients of every row's linear lower bound.
+    input_coeffs: Array2<f64>,
+    /// The steering margin of the box's own bound, before [`Problem::tighten`] (`+∞` when
+    /// proved): how much this split itself helped, which is what strong branching compares.
+    raw: f64,
 }
 
 impl<'a> Problem<'a> {
@@ -135,7 +149,6 @@ impl<'a> Problem<'a> {
                     .iter()
                     .map(|c| vec![f64::NEG_INFINITY; c.atoms.len()])
                     .collect();
-                let mut row_of = HashMap::new();
                 for (k, &(d, a)) in self.rows.iter().enumerate() {
                     let atom = &self.region.unsafe_outputs[d].atoms[a];
                     let mut m = sub_down(b.rows[k], atom.rhs);
@@ -143,19 +156,39 @@ impl<'a> Problem<'a> {
                         m = sub_down(m, abs_dot_up(s, &magnitude));
                     }
                     margins[d][a] = m;
-                    row_of.insert((d, a), k);
                 }
-                let steer = unproved(&margins);
-                let coeffs = steer
-                    .and_then(|(d, a, _)| row_of.get(&(d, a)))
-                    .map(|&k| b.input_coeffs.row(k).to_vec());
-                Scored {
-                    steer,
-                    coeffs,
+                let mut s = Scored {
+                    steer: None,
+                    coeffs: None,
                     inherited: b.inherited,
-                }
+                    margins,
+                    input_coeffs: b.input_coeffs,
+                    raw: f64::INFINITY,
+                };
+                self.resteer(&mut s);
+                s.raw = s.steer.map_or(f64::INFINITY, |a| a.2);
+                s
             })
             .collect())
+    }
+
+    /// Tightens a sub-box's margins by those of a box containing it (both are sound on it;
+    /// CROWN is not monotone under splitting) and chooses its steering atom again.
+    pub fn tighten(&self, s: &mut Scored, parent: &[Vec<f64>]) {
+        for (ms, ps) in s.margins.iter_mut().zip(parent) {
+            for (m, p) in ms.iter_mut().zip(ps) {
+                *m = m.max(*p);
+            }
+        }
+        self.resteer(s);
+    }
+
+    fn resteer(&self, s: &mut Scored) {
+        s.steer = unproved(&s.margins);
+        s.coeffs = s.steer.and_then(|(d, a, _)| {
+            let k = self.rows.iter().position(|&r| r == (d, a))?;
+            Some(s.input_coeffs.row(k).to_vec())
+        });
     }
 }
 
@@ -198,6 +231,8 @@ struct Domain {
     split: usize,
     /// Its pre-activation enclosures, inherited by its halves (dropped when the queue is long).
     inherited: Option<Inherited>,
+    /// Its margin lower bounds, which hold on its halves too.
+    margins: Vec<Vec<f64>>,
 }
 
 impl PartialEq for Domain {
@@ -246,6 +281,7 @@ struct Open {
     atom: (usize, usize, f64),
     coeffs: Option<Vec<f64>>,
     inherited: Option<Inherited>,
+    margins: Vec<Vec<f64>>,
 }
 
 /// Queue length above which new domains no longer keep their enclosures (memory).
@@ -289,6 +325,7 @@ pub fn run(
         atom,
         coeffs: b.coeffs,
         inherited: Some(b.inherited),
+        margins: b.margins,
     }];
     let (found, splits) = examine(problem, &obj, &root, &root_width, cfg.use_gradient)?;
     if let Some(c) = found {
@@ -299,6 +336,9 @@ pub fn run(
     let mut last_attack = Instant::now();
     let threads = rayon::current_num_threads().max(1);
     let debug = std::env::var_os("BEACONS_BAB_DEBUG").is_some();
+    // Strong branching (bound both halves of every candidate input, keep the best split):
+    // worth its cost for low-dimensional inputs, where it shrinks the tree by orders of
+    // magnitude on ACAS Xu. `BEACONS_SPLIT=smear` selects the plain smear heuristic.
     let strong = !std::env::var("BEACONS_SPLIT").is_ok_and(|v| v == "smear");
     while !queue.is_empty() {
         if deadline.passed() {
@@ -327,7 +367,7 @@ pub fn run(
         let started = Instant::now();
         // Each popped box: the candidate splits (input, halves) to bound.
         let mut jobs = Vec::with_capacity(2 * batch);
-        let mut groups: Vec<Range<usize>> = Vec::with_capacity(batch);
+        let mut groups: Vec<(Range<usize>, Vec<Vec<f64>>)> = Vec::with_capacity(batch);
         for _ in 0..batch {
             let Some(d) = queue.pop() else { break };
             let dims = if strong {
@@ -371,7 +411,7 @@ pub fn run(
                     }
                 }
             }
-            groups.push(start..jobs.len());
+            groups.push((start..jobs.len(), d.margins));
         }
         // Chunks big enough for efficient products, and at least one per thread.
         let chunk = CHUNK.min(jobs.len().div_ceil(threads)).max(1);
@@ -390,22 +430,68 @@ pub fn run(
         let mut jobs: Vec<Option<Job>> = jobs.into_iter().map(Some).collect();
         // Per box, the split whose worse half is best proved (ties: the better sum).
         let mut children = Vec::with_capacity(2 * groups.len());
-        for g in groups {
+        for (g, parent) in groups {
+            for s in scored[g.clone()].iter_mut().flatten() {
+                problem.tighten(s, &parent);
+            }
             let margin = |s: &Option<Scored>| {
                 s.as_ref()
                     .and_then(|s| s.steer)
                     .map_or(f64::INFINITY, |a| a.2)
             };
-            let best = (g.start..g.end).step_by(2).max_by(|&a, &b| {
-                let key = |k: usize| {
-                    let (l, r) = (margin(&scored[k]), margin(&scored[k + 1]));
-                    (l.min(r), l.max(r))
-                };
-                let (ka, kb) = (key(a), key(b));
-                ka.0.total_cmp(&kb.0)
-                    .then(ka.1.total_cmp(&kb.1))
-                    .then(b.cmp(&a))
-            });
+            // Per candidate split: proved halves, then the worse and the better half's margin
+            // (equal within `TIE`, as splits that change nothing differ by rounding noise),
+            // then the split input's width relative to the root box.
+            let raw = |s: &Option<Scored>| s.as_ref().map_or(f64::INFINITY, |s| s.raw);
+            let key = |k: usize| {
+                let (l, r) = (margin(&scored[k]), margin(&scored[k + 1]));
+                let proved = usize::from(l > 0.0) + usize::from(r > 0.0);
+                let (l, r) = (raw(&scored[k]), raw(&scored[k + 1]));
+                let i = split_input(&jobs[k], &jobs[k + 1]);
+                let rel = jobs[k].as_ref().map_or(0.0, |j| {
+                    if root_width[i] > 0.0 {
+                        (j.hi[i] - j.lo[i]) / root_width[i]
+                    } else {
+                        0.0
+                    }
+                });
+                (proved, l.min(r), l.max(r), rel)
+            };
+            let close =
+                |a: f64, b: f64| a == b || (a - b).abs() <= TIE * (1.0 + a.abs().max(b.abs()));
+            // (Infinite margins, proved halves, are only equal to each other.)
+            let close = |a: f64, b: f64| {
+                if a.is_finite() && b.is_finite() {
+                    close(a, b)
+                } else {
+                    a == b
+                }
+            };
+            let cmp = |a: &(usize, f64, f64, f64), b: &(usize, f64, f64, f64)| {
+                a.0.cmp(&b.0)
+                    .then(if close(a.1, b.1) {
+                        Ordering::Equal
+                    } else {
+                        a.1.total_cmp(&b.1)
+                    })
+                    .then(if close(a.2, b.2) {
+                        Ordering::Equal
+                    } else {
+                        a.2.total_cmp(&b.2)
+                    })
+                    .then(a.3.total_cmp(&b.3))
+            };
+            let best = (g.start..g.end)
+                .step_by(2)
+                .map(|k| (k, key(k)))
+                .reduce(|a, b| {
+                    if cmp(&b.1, &a.1) == Ordering::Greater {
+                        b
+                    } else {
+                        a
+                    }
+                })
+                .map(|(k, _)| k);
             if let Some(k) = best {
                 for j in [k, k + 1] {
                     if let (Some(job), Some(s)) = (jobs[j].take(), scored[j].take()) {
@@ -424,6 +510,7 @@ pub fn run(
                     atom,
                     coeffs: b.coeffs,
                     inherited: keep.then_some(b.inherited),
+                    margins: b.margins,
                 });
             }
         }
@@ -450,19 +537,6 @@ pub fn run(
                 queue.len(),
                 queue.peek().map(|d| d.priority)
             );
-            if let Some(d) = queue.peek() {
-                let w: Vec<String> =
-                    d.lo.iter()
-                        .zip(&d.hi)
-                        .map(|(l, h)| format!("{:.2e}", h - l))
-                        .collect();
-                eprintln!(
-                    "  worst box lo {:?} widths {} split {}",
-                    d.lo,
-                    w.join(" "),
-                    d.split
-                );
-            }
         }
         if secs < 0.1 && batch < 4096 {
             batch *= 2;
@@ -488,6 +562,7 @@ fn enqueue(queue: &mut BinaryHeap<Domain>, open: Vec<Open>, splits: Vec<usize>) 
             priority: o.atom.2,
             split,
             inherited: o.inherited,
+            margins: o.margins,
         });
     }
 }
@@ -581,6 +656,19 @@ fn candidates(d: &Domain, root_width: &[f64]) -> Vec<usize> {
     dims
 }
 
+/// Relative difference below which two candidate splits' margins count as equal.
+const TIE: f64 = 1e-9;
+
+/// The input along which two halves of one box differ.
+fn split_input(a: &Option<Job>, b: &Option<Job>) -> usize {
+    match (a, b) {
+        (Some(a), Some(b)) => (0..a.lo.len())
+            .find(|&i| a.lo[i] != b.lo[i] || a.hi[i] != b.hi[i])
+            .unwrap_or(0),
+        _ => 0,
+    }
+}
+
 /// Most inputs strong branching bounds both halves of, per box.
 const STRONG_CANDIDATES: usize = 6;
 
@@ -635,6 +723,7 @@ mod tests {
             priority: -1.0,
             split: 1,
             inherited: None,
+            margins: Vec::new(),
         };
         let ((l0, h0), (l1, h1)) = bisect(&d).unwrap();
         assert_eq!((l0, h0), (vec![0.0, 1.0], vec![0.5, 1.0]));
@@ -645,6 +734,7 @@ mod tests {
             priority: -1.0,
             split: 0,
             inherited: None,
+            margins: Vec::new(),
         };
         assert!(bisect(&point).is_none());
     }
