@@ -32,7 +32,7 @@ use std::collections::HashMap;
 
 use ndarray::{Array1, Array2, ArrayD, IxDyn, Zip};
 
-use super::crown::{Intermediate, State};
+use super::crown::{neuron_rows, output_rows, Intermediate, State};
 use super::{BoxBounds, Method};
 use crate::bounds::ops::{is_relaxed, leaky};
 use crate::bounds::relax::{NeuronRelaxation, SShape};
@@ -140,12 +140,7 @@ pub fn optimised_state<'g>(
 ) -> Result<State<'g>> {
     State::build(graph, input, Intermediate::Intersect, |st, k, v, idx, n| {
         let r = idx.len();
-        let mut c = Array2::zeros((2 * r, n));
-        for (row, &j) in idx.iter().enumerate() {
-            c[(row, j)] = 1.0;
-            c[(r + row, j)] = -1.0;
-        }
-        let lower = optimise_rows(st, k, v, c, iterations, true)?;
+        let lower = optimise_rows(st, k, v, neuron_rows(idx, n), iterations, true)?;
         let lo = lower[..r].to_vec();
         let hi = lower[r..].iter().map(|x| -x).collect();
         Ok((lo, hi))
@@ -161,16 +156,7 @@ fn optimise(st: &State, c: Option<&Array2<f64>>, iterations: usize) -> Result<Op
         return Ok(None);
     };
     let n = g.value(out).size();
-    let spec_rows = c.map_or(0, |c| c.nrows());
-    let mut all = Array2::zeros((2 * n + spec_rows, n));
-    for j in 0..n {
-        all[(j, j)] = 1.0;
-        all[(n + j, j)] = -1.0;
-    }
-    if let Some(c) = c {
-        all.slice_mut(ndarray::s![2 * n.., ..]).assign(c);
-    }
-    let best = optimise_rows(st, k, out, all, iterations, false)?;
+    let best = optimise_rows(st, k, out, output_rows(n, c), iterations, false)?;
     Ok(Some(BoxBounds {
         outputs: Interval::new(
             best[..n].to_vec(),

@@ -140,12 +140,7 @@ impl<'g> State<'g> {
         n: usize,
     ) -> Result<(Vec<f64>, Vec<f64>)> {
         let r = idx.len();
-        let mut c = Array2::zeros((2 * r, n));
-        for (row, &j) in idx.iter().enumerate() {
-            c[(row, j)] = 1.0;
-            c[(r + row, j)] = -1.0;
-        }
-        let lower = self.backward_lower(k, v, c)?;
+        let lower = self.backward_lower(k, v, neuron_rows(idx, n))?;
         let lo = lower[..r].to_vec();
         let hi = lower[r..].iter().map(|x| -x).collect();
         Ok((lo, hi))
@@ -267,15 +262,7 @@ impl<'g> State<'g> {
         let g = self.graph;
         let out = self.output;
         let n = g.value(out).size();
-        let spec_rows = c.map_or(0, |c| c.nrows());
-        let mut all = Array2::zeros((2 * n + spec_rows, n));
-        for j in 0..n {
-            all[(j, j)] = 1.0;
-            all[(n + j, j)] = -1.0;
-        }
-        if let Some(c) = c {
-            all.slice_mut(ndarray::s![2 * n.., ..]).assign(c);
-        }
+        let all = output_rows(n, c);
         let crown = match g.producer(out) {
             Some(k) => self.backward_lower(k, out, all.clone())?,
             // The output is the input itself.
@@ -334,4 +321,31 @@ fn signed_picks(c: &Array2<f64>) -> Option<Vec<(usize, f64)>> {
             pick
         })
         .collect()
+}
+
+/// The rows of a final pass: `e_j` (lower bounds of the outputs), `−e_j` (negated upper
+/// bounds), then the rows of `c`.
+pub(crate) fn output_rows(n: usize, c: Option<&Array2<f64>>) -> Array2<f64> {
+    let spec_rows = c.map_or(0, |c| c.nrows());
+    let mut all = Array2::zeros((2 * n + spec_rows, n));
+    for j in 0..n {
+        all[(j, j)] = 1.0;
+        all[(n + j, j)] = -1.0;
+    }
+    if let Some(c) = c {
+        all.slice_mut(ndarray::s![2 * n.., ..]).assign(c);
+    }
+    all
+}
+
+/// The rows bounding the neurons `idx` of an `n`-wide value: `e_j` for each (lower bounds),
+/// then `−e_j` for each (negated upper bounds).
+pub(crate) fn neuron_rows(idx: &[usize], n: usize) -> Array2<f64> {
+    let r = idx.len();
+    let mut c = Array2::zeros((2 * r, n));
+    for (row, &j) in idx.iter().enumerate() {
+        c[(row, j)] = 1.0;
+        c[(r + row, j)] = -1.0;
+    }
+    c
 }
