@@ -11,14 +11,13 @@ mod common;
 
 use std::time::Instant;
 
-use beacons::bounds::Interval;
 use beacons::engine::property::region_bounds;
 use beacons::engine::{self, lp, milp, Method};
 use beacons::eval::exact::forward_f64_point;
 use beacons::ir::passes::{canonicalize, Level};
 use beacons::ir::random::{random_graph, Family, RandomGraphConfig};
 use beacons::ir::{load_model, Graph};
-use common::soundness::{check_inside, points, q};
+use common::soundness::{check_inside, check_nested, points, q, random_box};
 use ndarray::Array2;
 use num_traits::ToPrimitive;
 use rand::rngs::StdRng;
@@ -36,20 +35,6 @@ fn network(seed: u64, families: Vec<Family>, width: usize, layers: usize, scale:
         ..RandomGraphConfig::default()
     };
     random_graph(&mut rng, &cfg)
-}
-
-fn random_box(rng: &mut StdRng, n: usize, radius: f64) -> Interval {
-    let centre: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
-    Interval::new(
-        centre
-            .iter()
-            .map(|c| c - radius * rng.random::<f64>())
-            .collect(),
-        centre
-            .iter()
-            .map(|c| c + radius * rng.random::<f64>())
-            .collect(),
-    )
 }
 
 /// The exact value of `row · Y` at `ys` as a float (the midpoint of its enclosure).
@@ -115,13 +100,8 @@ fn lp_contains_exact_values_and_is_inside_crown() {
         }
         // lp ⊆ alpha-crown ⊆ crown, and count where lp is strictly tighter than crown.
         let alpha = alpha.expect("alpha-crown bounds what lp bounds");
-        for j in 0..m {
-            assert!(out.outputs.lo[j] >= alpha.outputs.lo[j], "seed {seed}");
-            assert!(out.outputs.hi[j] <= alpha.outputs.hi[j], "seed {seed}");
-        }
-        for i in 0..c.nrows() {
-            assert!(out.rows[i] >= alpha.rows[i], "seed {seed}");
-        }
+        check_nested(&out, &alpha, "lp in alpha-crown")
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
         let mut strictly = false;
         for j in 0..m {
             assert!(out.outputs.lo[j] >= crown.outputs.lo[j], "seed {seed}");

@@ -16,7 +16,7 @@ use beacons::engine::{self, Method};
 use beacons::eval::exact::forward_f64_point;
 use beacons::ir::random::{random_graph, Family, RandomGraphConfig};
 use beacons::ir::{Conv2d, Graph, Op, Pool2d, ValueId};
-use common::soundness::{check_inside, points};
+use common::soundness::{check_inside, check_nested, points, random_box};
 use ndarray::{Array1, Array2, Array4};
 use proptest::prelude::*;
 use rand::rngs::StdRng;
@@ -157,17 +157,7 @@ fn sound_on(g: &Graph, seed: u64, width_exp: i32) -> Result<(), TestCaseError> {
     let n = g.input_size();
     let m = g.output_size();
     let radius = 10f64.powi(width_exp);
-    let centre: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
-    let b = Interval::new(
-        centre
-            .iter()
-            .map(|c| c - radius * rng.random::<f64>())
-            .collect(),
-        centre
-            .iter()
-            .map(|c| c + radius * rng.random::<f64>())
-            .collect(),
-    );
+    let b = random_box(&mut rng, n, radius);
     let c = Array2::from_shape_fn((3, m), |_| rng.random_range(-2.0..2.0));
     let ibp = engine::compute(g, Method::Ibp, &b, Some(&c));
     let crown = engine::compute(g, Method::Crown, &b, Some(&c));
@@ -189,16 +179,8 @@ fn sound_on(g: &Graph, seed: u64, width_exp: i32) -> Result<(), TestCaseError> {
         check_inside(&ys, &crown, &c, "crown")?;
         check_inside(&ys, &alpha, &c, "alpha-crown")?;
     }
-    for j in 0..m {
-        prop_assert!(crown.outputs.lo[j] >= ibp.outputs.lo[j]);
-        prop_assert!(crown.outputs.hi[j] <= ibp.outputs.hi[j]);
-        prop_assert!(alpha.outputs.lo[j] >= crown.outputs.lo[j]);
-        prop_assert!(alpha.outputs.hi[j] <= crown.outputs.hi[j]);
-    }
-    for i in 0..c.nrows() {
-        prop_assert!(crown.rows[i] >= ibp.rows[i]);
-        prop_assert!(alpha.rows[i] >= crown.rows[i]);
-    }
+    check_nested(&crown, &ibp, "crown in ibp")?;
+    check_nested(&alpha, &crown, "alpha-crown in crown")?;
     Ok(())
 }
 

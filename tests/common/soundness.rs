@@ -11,6 +11,44 @@ use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::Rng;
 
+/// A random box around a centre in `[-1, 1]^n`, each side at most `radius` from it.
+pub fn random_box(rng: &mut StdRng, n: usize, radius: f64) -> Interval {
+    let centre: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+    Interval::new(
+        centre
+            .iter()
+            .map(|c| c - radius * rng.random::<f64>())
+            .collect(),
+        centre
+            .iter()
+            .map(|c| c + radius * rng.random::<f64>())
+            .collect(),
+    )
+}
+
+/// Fails unless every bound of `tight` lies inside the matching bound of `loose`.
+pub fn check_nested(
+    tight: &engine::BoxBounds,
+    loose: &engine::BoxBounds,
+    what: &str,
+) -> Result<(), TestCaseError> {
+    for j in 0..tight.outputs.len() {
+        prop_assert!(
+            tight.outputs.lo[j] >= loose.outputs.lo[j]
+                && tight.outputs.hi[j] <= loose.outputs.hi[j],
+            "{what}: output {j} [{}, {}] not inside [{}, {}]",
+            tight.outputs.lo[j],
+            tight.outputs.hi[j],
+            loose.outputs.lo[j],
+            loose.outputs.hi[j]
+        );
+    }
+    for (i, (t, l)) in tight.rows.iter().zip(&loose.rows).enumerate() {
+        prop_assert!(t >= l, "{what}: row {i} lower bound {t} below {l}");
+    }
+    Ok(())
+}
+
 pub fn q(x: f64) -> BigRational {
     BigRational::from_float(x).expect("finite")
 }
