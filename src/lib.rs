@@ -8,6 +8,7 @@
 //! - [`bounds`]: per-operator sound bound rules and relaxations; `bounds::rounding` holds the
 //!   floating-point soundness argument.
 //! - [`engine`]: bound engines (IBP, CROWN) over a whole graph and box.
+//! - [`stress`]: synthetic cohorts, perturbations and property tests with shrinking.
 //! - [`cli`]: the `beacons` command line.
 //! - [`error`]: the error type; every input error says where it comes from.
 
@@ -18,6 +19,7 @@ pub mod error;
 pub mod eval;
 pub mod ir;
 pub mod spec;
+pub mod stress;
 pub mod tensor;
 pub mod verify;
 
