@@ -3,10 +3,14 @@
 //! The pre-activation bounds (the inputs of ReLU-family nodes) are computed in topological
 //! order, as auto_LiRPA's default does: first an interval step from the current bounds of the
 //! node's inputs; the neurons it leaves unstable (`l < 0 < u`) then get CROWN bounds, a backward
-//! pass from each of them to the input (if more than 90% are unstable, every neuron of the
-//! layer gets one). The CROWN bounds replace the interval step for those neurons. A value whose
-//! ancestors hold no relaxed node is an affine image of the box and its interval is already
-//! exact, so no backward pass is spent on it.
+//! pass from each of them to the input, which replace the interval step for those neurons
+//! ([`Intermediate::Replace`]). A neuron is thus treated as stable when either the interval
+//! step or CROWN proves it so. auto_LiRPA on a fresh module gives every neuron of a layer a
+//! CROWN bound when more than 90% are unstable ([`Intermediate::ReplaceDense`]); CROWN is not
+//! monotone in its intermediate bounds, so neither rule is uniformly tighter, and `crown`
+//! (engine/mod.rs) also runs the dense rule when it would differ. A value whose ancestors hold
+//! no relaxed node is an affine image of the box and its interval is already exact, so no
+//! backward pass is spent on it.
 //!
 //! The final bounds come from one backward pass from the output rows (identity, negated
 //! identity, and the specification rows), and are intersected with the interval step through
@@ -23,14 +27,19 @@ use crate::bounds::Interval;
 use crate::error::Result;
 use crate::ir::{Graph, Op, ValueId};
 
-/// Share of unstable neurons above which every neuron of a layer gets a CROWN bound.
+/// Share of unstable neurons above which [`Intermediate::ReplaceDense`] gives every neuron
+/// of a layer a CROWN bound.
 const DENSE_FRACTION: f64 = 0.9;
 
 /// How CROWN bounds of a pre-activation combine with the interval step before them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Intermediate {
-    /// CROWN bounds replace the interval step (auto_LiRPA's default).
+    /// CROWN bounds of the neurons the interval step leaves unstable replace the step
+    /// (auto_LiRPA's default rule with sparse intermediate bounds).
     Replace,
+    /// As `Replace`, but when more than 90% of a layer is unstable every neuron of the layer
+    /// gets its CROWN bound (auto_LiRPA's default on a module without sparse alphas).
+    ReplaceDense,
     /// The intersection of both (tighter per neuron, though a tighter neuron bound can flip
     /// CROWN's adaptive slope and loosen a later bound).
     Intersect,
@@ -53,6 +62,9 @@ pub struct State<'g> {
     pub(crate) output: ValueId,
     /// Enclosures of every value (interval steps, refined by CROWN at pre-activations).
     pub bounds: Vec<Option<Interval>>,
+    /// Whether some layer had more than 90% but not all of its neurons unstable, so that
+    /// [`Intermediate::ReplaceDense`] would have computed different bounds than `Replace`.
+    pub(crate) dense_differs: bool,
 }
 
 impl<'g> State<'g> {
@@ -84,6 +96,7 @@ impl<'g> State<'g> {
             input: x,
             output: out,
             bounds: vec![None; graph.values.len()],
+            dense_differs: false,
         };
         st.bounds[x.0] = Some(input.clone());
         let mut needs_crown = vec![false; graph.values.len()];
@@ -107,8 +120,11 @@ impl<'g> State<'g> {
                 let unstable: Vec<usize> = (0..b.len())
                     .filter(|&j| b.lo[j] < 0.0 && b.hi[j] > 0.0)
                     .collect();
-                let chosen: Vec<usize> = if unstable.len() as f64 > DENSE_FRACTION * b.len() as f64
-                {
+                let dense = unstable.len() as f64 > DENSE_FRACTION * b.len() as f64;
+                if dense && unstable.len() < b.len() {
+                    st.dense_differs = true;
+                }
+                let chosen: Vec<usize> = if dense && mode == Intermediate::ReplaceDense {
                     (0..b.len()).collect()
                 } else {
                     unstable

@@ -10,7 +10,7 @@
 use ndarray::Array2;
 use num_traits::Signed;
 
-use super::{compute, Method};
+use super::{compute, BoxBounds, Method};
 use crate::bounds::rounding::{abs_dot_up, sub_down};
 use crate::bounds::Interval;
 use crate::error::Result;
@@ -41,6 +41,16 @@ pub fn region_box(region: &Region) -> Interval {
 
 /// Bounds of one region with `method`.
 pub fn region_bounds(graph: &Graph, method: Method, region: &Region) -> Result<RegionBounds> {
+    region_bounds_by(graph, region, |input, c| compute(graph, method, input, c))
+}
+
+/// Bounds of one region from `bound`, a sound bound of the outputs and of the rows of `C`
+/// over an input box (one of the engines).
+pub fn region_bounds_by(
+    graph: &Graph,
+    region: &Region,
+    bound: impl FnOnce(&Interval, Option<&Array2<f64>>) -> Result<BoxBounds>,
+) -> Result<RegionBounds> {
     let atoms: Vec<_> = region
         .unsafe_outputs
         .iter()
@@ -48,7 +58,7 @@ pub fn region_bounds(graph: &Graph, method: Method, region: &Region) -> Result<R
         .collect();
     let n_out = graph.output_size();
     let c = Array2::from_shape_fn((atoms.len(), n_out), |(i, j)| atoms[i].coeffs[j]);
-    let b = compute(graph, method, &region_box(region), Some(&c))?;
+    let b = bound(&region_box(region), Some(&c))?;
     let magnitude = b.outputs.magnitude();
     let mut k = 0;
     let mut margins = Vec::with_capacity(region.unsafe_outputs.len());

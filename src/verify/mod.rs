@@ -29,7 +29,7 @@ use rand::SeedableRng;
 
 pub use attack::Counterexample;
 
-use crate::engine::{self, property, Method};
+use crate::engine::{self, property};
 use crate::error::{Error, Result};
 use crate::ir::{Graph, Op};
 use crate::spec::{Region, Spec};
@@ -194,7 +194,8 @@ pub fn verify(graph: &Graph, spec: &Spec, opts: &Options) -> Result<Outcome> {
         if deadline.passed() {
             return finish(outcome, Verdict::Timeout);
         }
-        let b = property::region_bounds(graph, Method::Crown, r)?;
+        let b =
+            property::region_bounds_by(graph, r, |input, c| engine::crown_tight(graph, input, c))?;
         if !b.proved() {
             open.push((k, r, b.margins));
         }
