@@ -75,8 +75,10 @@ pub struct Scored {
     pub margins: Vec<Vec<f64>>,
     /// Input coefficients of every row's linear lower bound.
     input_coeffs: Array2<f64>,
-    /// The steering margin of the box's own bound, before [`Problem::tighten`] (`+∞` when
-    /// proved): how much this split itself helped, which is what strong branching compares.
+    /// How far the box's own bound (before [`Problem::tighten`]) is from proving it: the sum
+    /// over disjuncts of the best atom margin where it is not positive (0 when proved). It is
+    /// how much a split itself helped, which is what strong branching compares; summing over
+    /// disjuncts credits a split that advances any of them, not only the worst.
     raw: f64,
 }
 
@@ -163,10 +165,10 @@ impl<'a> Problem<'a> {
                     inherited: b.inherited,
                     margins,
                     input_coeffs: b.input_coeffs,
-                    raw: f64::INFINITY,
+                    raw: 0.0,
                 };
                 self.resteer(&mut s);
-                s.raw = s.steer.map_or(f64::INFINITY, |a| a.2);
+                s.raw = deficit(&s.margins);
                 s
             })
             .collect())
@@ -221,6 +223,22 @@ pub fn unproved(margins: &[Vec<f64>]) -> Option<(usize, usize, f64)> {
         }
     }
     worst
+}
+
+/// Sum over disjuncts of their best atom margin where it is `<= 0` (0 when every disjunct is
+/// refuted).
+fn deficit(margins: &[Vec<f64>]) -> f64 {
+    margins
+        .iter()
+        .map(|ms| {
+            let best = ms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            if best > 0.0 {
+                0.0
+            } else {
+                best
+            }
+        })
+        .sum()
 }
 
 /// A sub-box waiting to be split.
@@ -442,7 +460,7 @@ pub fn run(
             // Per candidate split: proved halves, then the worse and the better half's margin
             // (equal within `TIE`, as splits that change nothing differ by rounding noise),
             // then the split input's width relative to the root box.
-            let raw = |s: &Option<Scored>| s.as_ref().map_or(f64::INFINITY, |s| s.raw);
+            let raw = |s: &Option<Scored>| s.as_ref().map_or(0.0, |s| s.raw);
             let key = |k: usize| {
                 let (l, r) = (margin(&scored[k]), margin(&scored[k + 1]));
                 let proved = usize::from(l > 0.0) + usize::from(r > 0.0);
@@ -537,6 +555,15 @@ pub fn run(
                 queue.len(),
                 queue.peek().map(|d| d.priority)
             );
+            if let Some(d) = queue.peek() {
+                let rel: Vec<String> = (0..d.lo.len())
+                    .map(|i| format!("{:.1e}", (d.hi[i] - d.lo[i]) / root_width[i].max(1e-300)))
+                    .collect();
+                eprintln!(
+                    "  least proved box: relative widths {rel:?} margins {:?}",
+                    d.margins
+                );
+            }
         }
         if secs < 0.1 && batch < 4096 {
             batch *= 2;
@@ -636,17 +663,22 @@ fn examine(
 /// Inputs strong branching tries on a box: every halvable one when there are at most
 /// [`STRONG_CANDIDATES`], otherwise the heuristic's choice and the relatively widest others.
 fn candidates(d: &Domain, root_width: &[f64]) -> Vec<usize> {
+    let relative = |i: usize| {
+        if root_width[i] > 0.0 {
+            (d.hi[i] - d.lo[i]) / root_width[i]
+        } else {
+            0.0
+        }
+    };
     let mut dims: Vec<usize> = (0..d.lo.len())
         .filter(|&i| halvable(d, i).is_some())
         .collect();
+    // An input already far narrower (relative to the root box) than the widest one is not a
+    // candidate: halving it changes the bounds by rounding noise only, and such a split can
+    // win the comparison below forever while the box never shrinks.
+    let widest = dims.iter().map(|&i| relative(i)).fold(0.0, f64::max);
+    dims.retain(|&i| relative(i) >= NARROW * widest);
     if dims.len() > STRONG_CANDIDATES {
-        let relative = |i: usize| {
-            if root_width[i] > 0.0 {
-                (d.hi[i] - d.lo[i]) / root_width[i]
-            } else {
-                0.0
-            }
-        };
         dims.sort_by(|&a, &b| relative(b).total_cmp(&relative(a)));
         dims.truncate(STRONG_CANDIDATES - 1);
         if !dims.contains(&d.split) && halvable(d, d.split).is_some() {
@@ -655,6 +687,10 @@ fn candidates(d: &Domain, root_width: &[f64]) -> Vec<usize> {
     }
     dims
 }
+
+/// Relative width (against the widest input, both relative to the root box) below which an
+/// input is not a strong-branching candidate.
+const NARROW: f64 = 1e-3;
 
 /// Relative difference below which two candidate splits' margins count as equal.
 const TIE: f64 = 1e-9;
