@@ -396,7 +396,8 @@ fn certificates_are_accepted_and_mutations_rejected() {
     c.write(&p).unwrap();
     assert_eq!(Certificate::read(&p).unwrap(), c);
 
-    let mutations: Vec<(&str, Box<dyn Fn(&mut Certificate)>)> = vec![
+    type Mutation = Box<dyn Fn(&mut Certificate)>;
+    let mutations: Vec<(&str, Mutation)> = vec![
         // Below the true worst error, which lies in some leaf.
         (
             "every leaf bound halved",
