@@ -360,11 +360,14 @@ fn dose_response() -> (Graph, Reference) {
     (g, r)
 }
 
-/// The shipped tanh surrogate of the one-compartment PK → Emax model: the acceptance asks
+/// The shipped 2-input tanh surrogate of the one-compartment PK → Emax model: the acceptance asks
 /// for `upper ≤ 1.1 × lower` within 120 s on 2 cores (timed in release by CI).
 #[test]
 fn trained_surrogate_closes_to_10_percent() {
-    let (g, r) = dose_response();
+    let (g, r) = shipped(
+        "models/dose_response.onnx",
+        "specs/references/dose_response.toml",
+    );
     let start = Instant::now();
     let o = run(&g, &r, 0.05, 120.0, false);
     let secs = start.elapsed().as_secs_f64();
