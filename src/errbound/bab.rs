@@ -67,6 +67,8 @@ pub enum Stop {
     /// `--max-error` is decided.
     Decided,
     Timeout,
+    /// Every remaining box is too small to split in `f64` and the gap is still open.
+    Exhausted,
 }
 
 /// The result of a search.
@@ -214,7 +216,7 @@ pub fn run(
             last_draw = Instant::now();
         }
         let Some(node) = heap.pop() else {
-            break Stop::Converged;
+            break Stop::Exhausted;
         };
         let Some((left, right)) = split(&node.b, node.bb.split_dim) else {
             frozen.push(node);

@@ -210,6 +210,23 @@ t_h = [0.0, 24.0]
         parse(text, Path::new("ref.toml")).unwrap_err().to_string()
     }
 
+    proptest::proptest! {
+        #[test]
+        fn mutated_files_never_panic(at in 0usize..400, c in "[ -~\n]", cut in proptest::bool::ANY) {
+            let mut b: Vec<char> = ISSUE.chars().collect();
+            let at = at % (b.len() + 1);
+            if cut && at < b.len() {
+                b.remove(at);
+            } else {
+                b.insert(at, c.chars().next().unwrap());
+            }
+            let text: String = b.into_iter().collect();
+            if let Err(e) = parse(&text, Path::new("ref.toml")) {
+                proptest::prop_assert!(e.to_string().starts_with("ref.toml:"), "{e}");
+            }
+        }
+    }
+
     #[test]
     fn the_issue_example_loads() {
         let r = parse(ISSUE, Path::new("ref.toml")).unwrap();

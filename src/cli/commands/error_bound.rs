@@ -96,7 +96,9 @@ pub fn run(args: &ErrorBoundArgs) -> Result<ExitStatus> {
         Some(e) if outcome.upper <= e => (Some("holds"), ExitStatus::Success),
         Some(e) if outcome.lower > e => (Some("violated"), ExitStatus::Violated),
         Some(_) => (Some("undecided"), ExitStatus::Inconclusive),
-        None if outcome.stop == Stop::Timeout => (None, ExitStatus::Inconclusive),
+        None if matches!(outcome.stop, Stop::Timeout | Stop::Exhausted) => {
+            (None, ExitStatus::Inconclusive)
+        }
         None => (None, ExitStatus::Success),
     };
     let text = if args.json {
@@ -165,6 +167,7 @@ fn human(
             Stop::Converged => format!("within the tolerance {}", args.tolerance),
             Stop::Decided => "decided".to_string(),
             Stop::Timeout => "timeout".to_string(),
+            Stop::Exhausted => "boxes too small to split further".to_string(),
         }
     );
     if let Some(p) = &args.certificate {

@@ -135,6 +135,14 @@ pub fn check(graph: &Graph, reference: &Reference, cert: &Certificate) -> Result
     net::supported(graph)?;
     let region = &reference.region;
     let d = region.len();
+    if graph.input_size() != d || reference.output >= graph.output_size() {
+        return reject(format!(
+            "the model has {} inputs and {} outputs; the reference needs {d} inputs and output {}",
+            graph.input_size(),
+            graph.output_size(),
+            reference.output
+        ));
+    }
     if cert.upper.is_nan() || cert.upper < 0.0 {
         return reject(format!("upper = {} is not a bound", cert.upper));
     }
