@@ -350,14 +350,36 @@ fn upper_holds_at_thousands_of_random_points() {
     }
 }
 
-fn dose_response() -> (Graph, Reference) {
+fn shipped(model: &str, reference: &str) -> (Graph, Reference) {
     let root = common::root();
-    let mut g = load_model(&root.join("models/dose_response.onnx"))
-        .unwrap()
-        .graph;
+    let mut g = load_model(&root.join(model)).unwrap().graph;
     canonicalize(&mut g, Level::Exact);
-    let r = reference::load(&root.join("specs/references/dose_response.toml")).unwrap();
+    let r = reference::load(&root.join(reference)).unwrap();
     (g, r)
+}
+
+/// The shipped 3-input tanh surrogate of the one-compartment PK model
+/// (`models/train_one_compartment.py`): `upper ≤ 1.1 × lower` within 120 s.
+#[test]
+fn trained_pk_surrogate_closes_to_10_percent() {
+    let (g, r) = shipped(
+        "models/one_compartment.onnx",
+        "specs/references/one_compartment_iv_bolus.toml",
+    );
+    let start = Instant::now();
+    let o = run(&g, &r, 0.05, 120.0, false);
+    let secs = start.elapsed().as_secs_f64();
+    eprintln!(
+        "one_compartment: upper {:.6e} lower {:.6e} (ratio {:.4}) leaves {} {secs:.2} s witness {:?}",
+        o.upper,
+        o.lower,
+        o.upper / o.lower,
+        o.leaves,
+        o.witness
+    );
+    assert!(o.upper <= 1.1 * o.lower, "{} vs {}", o.upper, o.lower);
+    assert!(secs < 120.0);
+    check_points(&g, &r, o.upper, 1000, 13);
 }
 
 /// The shipped 2-input tanh surrogate of the one-compartment PK → Emax model: the acceptance asks
