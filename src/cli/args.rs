@@ -36,7 +36,7 @@ pub enum Command {
 pub struct ErrorBoundArgs {
     /// The model: an ONNX (.onnx) or NNet (.nnet) file.
     pub model: std::path::PathBuf,
-    /// The reference model (TOML: name, inputs, output, expression, [region]).
+    /// The reference model (TOML: name, inputs, output, expression, `[region]`).
     pub reference: std::path::PathBuf,
     /// Stop when upper - lower <= T * lower.
     #[arg(long, default_value_t = 0.05, value_name = "T")]
