@@ -8,6 +8,8 @@
 //! - [`bounds`]: per-operator sound bound rules and relaxations; `bounds::rounding` holds the
 //!   floating-point soundness argument.
 //! - [`engine`]: bound engines (IBP, CROWN) over a whole graph and box.
+//! - [`errbound`]: certified worst-case error of a surrogate network against a closed-form
+//!   reference model (`beacons error-bound`), with certificates and their checker.
 //! - [`stress`]: synthetic cohorts, perturbations and property tests with shrinking.
 //! - [`cli`]: the `beacons` command line.
 //! - [`error`]: the error type; every input error says where it comes from.
@@ -15,6 +17,7 @@
 pub mod bounds;
 pub mod cli;
 pub mod engine;
+pub mod errbound;
 pub mod error;
 pub mod eval;
 pub mod ir;

@@ -283,6 +283,20 @@ pub fn exp_enclosure(x: f64) -> (f64, f64) {
     (lo.max(0.0), hi)
 }
 
+/// An enclosure `[lo, hi] ∋ ln(x)` for `x > 0` (NaN or `x ≤ 0`: the trivial enclosure).
+/// Same assumption as [`exp_enclosure`] for the platform's `ln` (glibc documents at most 1 ulp).
+/// The relative widening is of the *result*, which is exactly what a relative-error bound of
+/// `ln` states, also near `x = 1` where `ln(x)` is small.
+pub fn log_enclosure(x: f64) -> (f64, f64) {
+    if x.is_nan() || x <= 0.0 {
+        return (f64::NEG_INFINITY, f64::INFINITY);
+    }
+    if x == 1.0 {
+        return (0.0, 0.0);
+    }
+    widen(x.ln())
+}
+
 /// An enclosure `[lo, hi] ∋ tanh(x)`, within `[-1, 1]`.
 pub fn tanh_enclosure(x: f64) -> (f64, f64) {
     if x.is_nan() {
@@ -398,6 +412,7 @@ mod tests {
                 { let (a, b) = exp_enclosure(x); (a, b, x.exp()) },
                 { let (a, b) = tanh_enclosure(x); (a, b, x.tanh()) },
                 { let (a, b) = sigmoid_enclosure(x); (a, b, 1.0 / (1.0 + (-x).exp())) },
+                { let (a, b) = log_enclosure(x.abs() + 1e-300); (a, b, (x.abs() + 1e-300).ln()) },
             ] {
                 prop_assert!(lo <= v && v <= hi);
                 prop_assert!(hi - lo <= 1e-12 * v.abs() + 1e-300);

@@ -27,6 +27,36 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Combine the results files of suite shards into the results of the whole list.
     Merge(MergeArgs),
+    /// Certified worst-case error of a surrogate network against a closed-form reference
+    /// model over a region (specs/references/*.toml).
+    ErrorBound(ErrorBoundArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ErrorBoundArgs {
+    /// The model: an ONNX (.onnx) or NNet (.nnet) file.
+    pub model: std::path::PathBuf,
+    /// The reference model (TOML: name, inputs, output, expression, `[region]`).
+    pub reference: std::path::PathBuf,
+    /// Stop when upper - lower <= T * lower.
+    #[arg(long, default_value_t = 0.05, value_name = "T")]
+    pub tolerance: f64,
+    /// Wall-clock limit in seconds.
+    #[arg(long, default_value_t = 60.0, value_name = "S")]
+    pub timeout: f64,
+    /// Decide `sup |N - f| <= E`: exit 0 holds, 1 violated (witness), 3 undecided.
+    #[arg(long, value_name = "E")]
+    pub max_error: Option<f64>,
+    /// Write the certificate (the leaf boxes and the bound each proves) to this file.
+    #[arg(long, value_name = "FILE", conflicts_with = "check_certificate")]
+    pub certificate: Option<std::path::PathBuf>,
+    /// Check a certificate written by --certificate instead of searching (exit 0 accepted,
+    /// 1 rejected).
+    #[arg(long, value_name = "FILE")]
+    pub check_certificate: Option<std::path::PathBuf>,
+    /// Print stable JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
