@@ -27,6 +27,25 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Combine the results files of suite shards into the results of the whole list.
     Merge(MergeArgs),
+    /// Draw a synthetic cohort from a scenario's [generator] and write it with its ground
+    /// truth (CSV, or NPY plus sidecars).
+    Synth(SynthArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// The scenario file (TOML); only its `[generator]`, `samples` and `seed` are read.
+    pub scenario: PathBuf,
+    /// Output file: .csv (header, then label/target/batch columns) or .npy (plus
+    /// STEM.labels.npy, STEM.targets.npy, STEM.batch.npy); STEM.meta.json is written too.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Number of samples (default: the scenario's `samples`, else 1000).
+    #[arg(long)]
+    pub n: Option<usize>,
+    /// Seed (default: the scenario's `seed`, else 0).
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 #[derive(Debug, Args)]

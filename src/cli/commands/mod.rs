@@ -4,4 +4,5 @@ pub mod bounds;
 pub mod eval;
 pub mod inspect;
 pub mod merge;
+pub mod synth;
 pub mod verify;
