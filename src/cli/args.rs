@@ -27,6 +27,9 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Combine the results files of suite shards into the results of the whole list.
     Merge(MergeArgs),
+    /// Stress-test a model in a synthetic world: perturbation severity sweeps, property
+    /// search and shrinking, replayable failures (scenario TOML; see README).
+    Stress(StressArgs),
     /// Draw a synthetic cohort from a scenario's [generator] and write it with its ground
     /// truth (CSV, or NPY plus sidecars).
     Synth(SynthArgs),
@@ -84,6 +87,21 @@ pub struct VerifyArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Print stable JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StressArgs {
+    /// The scenario file (TOML): generator, model binding, perturbations, properties.
+    pub scenario: PathBuf,
+    /// Reproduce one failure from the replay token printed with it.
+    #[arg(long, value_name = "TOKEN")]
+    pub replay: Option<String>,
+    /// Write the JSON results to this file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print the JSON results instead of a summary.
     #[arg(long)]
     pub json: bool,
 }

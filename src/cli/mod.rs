@@ -29,6 +29,7 @@ pub fn main() -> i32 {
         Command::Bounds(a) => commands::bounds::run(&a),
         Command::Verify(a) => commands::verify::run(&a),
         Command::Merge(a) => commands::merge::run(&a),
+        Command::Stress(a) => commands::stress::run(&a),
         Command::Synth(a) => commands::synth::run(&a),
     };
     match outcome {

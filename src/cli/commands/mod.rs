@@ -4,5 +4,6 @@ pub mod bounds;
 pub mod eval;
 pub mod inspect;
 pub mod merge;
+pub mod stress;
 pub mod synth;
 pub mod verify;
