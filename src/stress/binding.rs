@@ -350,7 +350,10 @@ impl Binding {
                 normalise: g.normalise,
             }
         } else if let Some(g) = file.signal {
-            if g.channels == 0 || g.len == 0 || g.sample_rate_hz.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+            if g.channels == 0
+                || g.len == 0
+                || g.sample_rate_hz.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
+            {
                 return Err(bad(
                     "signal",
                     "channels, len and sample_rate_hz must all be positive".into(),

@@ -15,12 +15,60 @@ use crate::error::{Error, Location};
 /// Deserialises `text` (the contents of `path`) into `T`, mapping toml's errors to a location.
 pub fn parse<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Error> {
     toml::from_str::<T>(text).map_err(|e| {
+        let message = e.message().trim().to_string();
         let location = e
             .span()
-            .map(|s| Location::of_offset(text, s.start))
+            .map(|s| Location::of_offset(text, refine(text, s, &message)))
             .unwrap_or(Location { line: 1, column: 1 });
-        Error::parse(path, location, e.message().trim().to_string())
+        Error::parse(path, location, message)
     })
+}
+
+/// Serde reports unknown keys and variants of flattened or tagged tables at the table; point
+/// at the offending key (`unknown field `k``) or value (`unknown variant `v``) inside it.
+fn refine(text: &str, span: std::ops::Range<usize>, message: &str) -> usize {
+    let quoted = |prefix: &str| {
+        let rest = message.strip_prefix(prefix)?;
+        let end = rest.find('`')?;
+        Some(rest[..end].to_string())
+    };
+    // The table's own lines: from the span to the next table header (spans of tagged and
+    // flattened tables may cover only their header).
+    let Some(tail) = text.get(span.start..) else {
+        return span.start;
+    };
+    let mut end = tail.len();
+    let mut offset = 0;
+    for (k, line) in tail.split_inclusive('\n').enumerate() {
+        if k > 0 && line.trim_start().starts_with('[') {
+            end = offset;
+            break;
+        }
+        offset += line.len();
+    }
+    let region = &tail[..end];
+    let found = if let Some(key) = quoted("unknown field `") {
+        let mut offset = 0;
+        let mut hit = None;
+        for line in region.split_inclusive('\n') {
+            let t = line.trim_start();
+            if t.strip_prefix(key.as_str())
+                .is_some_and(|r| r.trim_start().starts_with('='))
+            {
+                hit = Some(offset + line.len() - t.len());
+                break;
+            }
+            offset += line.len();
+        }
+        hit
+    } else if let Some(v) = quoted("unknown variant `") {
+        region
+            .find(&format!("\"{v}\""))
+            .or_else(|| region.find(&format!("'{v}'")))
+    } else {
+        None
+    };
+    found.map(|o| span.start + o).unwrap_or(span.start)
 }
 
 /// A semantic error at key path `key` (e.g. `features[1].range`) of the TOML file `path`.
