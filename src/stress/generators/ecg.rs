@@ -10,7 +10,7 @@
 //! ```text
 //! ẋ = αx − ωy,   ẏ = αy + ωx,   α = 1 − √(x² + y²),   ω = 2π/RR
 //! ż = −Σ_{i∈{P,Q,R,S,T}} a_i·Δθ_i·exp(−Δθ_i²/(2b_i²)) − (z − z₀(t))
-//! Δθ_i = (atan2(y, x) − θ_i) wrapped to (−π, π],   z₀(t) = A·sin(2π f_resp t)
+//! Δθ_i = (atan2(y, x) − θ_i) wrapped to (−π, π],   z₀(t) = A·sin(2π f_resp t)  (A: respiration_mv)
 //! θ = (−π/3, −π/12, 0, π/12, π/2),  a = (1.2, −5, 30, −7.5, 0.75),  b = (0.25, 0.1, 0.1, 0.1, 0.4)
 //! ```
 //!
@@ -84,7 +84,7 @@ pub struct Params {
     /// PVC rhythm: ectopic probability per beat and coupling ratio (0.2, 0.6).
     pub pvc_prob: f64,
     pub pvc_coupling: f64,
-    /// Respiratory baseline wander amplitude (model units ≈ mV) and frequency (0.15, 0.25 Hz).
+    /// Respiratory baseline wander amplitude in mV and frequency (0.15 mV, 0.25 Hz).
     pub respiration_mv: f64,
     pub respiration_hz: f64,
     /// White measurement noise SD in mV (default 0.01).
@@ -248,7 +248,7 @@ impl Ecg {
     pub fn new(params: Params) -> Self {
         let mut ecg = Ecg {
             params,
-            scale: (1.0, 0.0),
+            scale: (f64::INFINITY, 0.0),
         };
         // Reference: a noiseless, wander-free normal record at hr_mean without HRV.
         let p = &ecg.params;
@@ -309,7 +309,8 @@ impl Ecg {
         let p = &self.params;
         let h = 0.5 / p.sample_rate_hz;
         let len = (duration * p.sample_rate_hz).round() as usize;
-        let (a_resp, w_resp) = (p.respiration_mv, 2.0 * PI * p.respiration_hz);
+        // Wander in model units; zero while `new` calibrates (gain still infinite).
+        let (a_resp, w_resp) = (p.respiration_mv / self.scale.0, 2.0 * PI * p.respiration_hz);
         let (rr, mut morph) = beat(0.0, 0);
         // The morphology in force after the next θ = π wrap (the coming beat).
         let mut next_morph = morph;
