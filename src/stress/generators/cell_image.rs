@@ -41,7 +41,7 @@ use rand::Rng;
 use rand_distr::StandardNormal;
 
 use super::util::{
-    categorical, check, check_nonneg, check_positive, check_probs, check_range, poisson,
+    categorical, check, check_nonneg, check_positive, check_probs, check_range, par_rows, poisson,
 };
 use crate::stress::cohort::{Cohort, Generator, Layout};
 
@@ -306,15 +306,14 @@ impl Generator for CellImage {
         let p = &self.params;
         let d = p.channels * p.height * p.width;
         let mut x = Array2::zeros((n, d));
-        let mut labels = Vec::with_capacity(n);
-        for i in 0..n {
+        let labels = par_rows(&mut x, rng, |mut row, rng| {
             let class = categorical(&p.class_probs, rng);
             let clean = self.clean(class, rng);
-            for (dst, v) in x.row_mut(i).iter_mut().zip(self.observe(&clean, rng)) {
+            for (dst, v) in row.iter_mut().zip(self.observe(&clean, rng)) {
                 *dst = v;
             }
-            labels.push(class);
-        }
+            class
+        });
         let mut feature_names = Vec::with_capacity(d);
         for c in 0..p.channels {
             for y in 0..p.height {

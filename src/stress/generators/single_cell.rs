@@ -32,7 +32,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
-use super::util::{categorical, check, check_nonneg, check_positive, check_probs, gamma, poisson};
+use super::util::{
+    categorical, check, check_nonneg, check_positive, check_probs, gamma, par_rows, poisson,
+};
 use crate::stress::cohort::{Cohort, Generator, Layout};
 
 /// Parameters of the Splatter world; every key is optional.
@@ -257,25 +259,18 @@ impl SingleCell {
             .map(|_| (p.bcv_df / gamma(0.5 * p.bcv_df, 2.0, rng)).sqrt())
             .collect();
         let mut x = Array2::zeros((n, g));
-        let mut truth = with_truth.then(|| Truth {
-            cell_means: Array2::zeros((n, g)),
-            true_means: Array2::zeros((n, g)),
-            bcv_scale: bcv_scale.clone(),
-        });
-        let mut labels = Vec::with_capacity(n);
-        let mut batch = Vec::with_capacity(n);
-        let mut base = vec![0.0; g];
-        for j in 0..n {
+        // Cells are drawn in parallel, each from its own seed (see `par_rows`); the means
+        // behind the counts are kept per cell only when asked for.
+        let cells = par_rows(&mut x, rng, |mut row, rng| {
             let grp = categorical(&p.group_probs, rng);
             let b = categorical(&p.batch_probs, rng);
             let z: f64 = rng.sample(StandardNormal);
             let lib = (p.lib_loc + p.lib_scale * z).exp();
             let de = w.de_factors.row(grp);
             let bf = w.batch_factors.row(b);
-            for i in 0..g {
-                base[i] = w.gene_means[i] * de[i] * bf[i];
-            }
+            let base: Vec<f64> = (0..g).map(|i| w.gene_means[i] * de[i] * bf[i]).collect();
             let total: f64 = base.iter().sum();
+            let mut kept = with_truth.then(|| (vec![0.0; g], vec![0.0; g]));
             for i in 0..g {
                 let mu = lib * base[i] / total;
                 let phi = (p.bcv_common + 1.0 / mu.sqrt()) * bcv_scale[i];
@@ -288,14 +283,32 @@ impl SingleCell {
                         y = 0.0;
                     }
                 }
-                x[[j, i]] = y;
-                if let Some(t) = truth.as_mut() {
-                    t.cell_means[[j, i]] = mu;
-                    t.true_means[[j, i]] = m;
+                row[i] = y;
+                if let Some((cm, tm)) = kept.as_mut() {
+                    cm[i] = mu;
+                    tm[i] = m;
                 }
             }
+            (grp, b, kept)
+        });
+        let mut truth = with_truth.then(|| Truth {
+            cell_means: Array2::zeros((n, g)),
+            true_means: Array2::zeros((n, g)),
+            bcv_scale: bcv_scale.clone(),
+        });
+        let mut labels = Vec::with_capacity(n);
+        let mut batch = Vec::with_capacity(n);
+        for (j, (grp, b, kept)) in cells.into_iter().enumerate() {
             labels.push(grp);
             batch.push(b);
+            if let (Some(t), Some((cm, tm))) = (truth.as_mut(), kept) {
+                t.cell_means
+                    .row_mut(j)
+                    .assign(&ndarray::ArrayView1::from(&cm));
+                t.true_means
+                    .row_mut(j)
+                    .assign(&ndarray::ArrayView1::from(&tm));
+            }
         }
         let cohort = Cohort {
             x,

@@ -2,9 +2,11 @@
 //! draws, a Poisson draw that accepts a zero mean, and Cholesky factors of fixed correlation
 //! matrices.
 
+use ndarray::{Array2, ArrayViewMut1, Axis};
 use rand::rngs::StdRng;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Gamma, Poisson};
+use rayon::prelude::*;
 
 /// `Err("KEY: WHY")` unless `ok`.
 pub(crate) fn check(ok: bool, key: &str, why: &str) -> Result<(), String> {
@@ -84,6 +86,22 @@ pub(crate) fn gamma(shape: f64, scale: f64, rng: &mut StdRng) -> f64 {
         Ok(d) => d.sample(rng),
         Err(_) => shape * scale,
     }
+}
+
+/// Fills the rows of `x` on all cores: row i is drawn by `f` from its own RNG, seeded by the
+/// i-th `u64` drawn from `rng`, so the result does not depend on the thread count. Returns
+/// `f`'s results in row order.
+pub(crate) fn par_rows<T: Send>(
+    x: &mut Array2<f64>,
+    rng: &mut StdRng,
+    f: impl Fn(ArrayViewMut1<'_, f64>, &mut StdRng) -> T + Sync,
+) -> Vec<T> {
+    let seeds: Vec<u64> = (0..x.nrows()).map(|_| rng.random()).collect();
+    x.axis_iter_mut(Axis(0))
+        .into_par_iter()
+        .zip(seeds)
+        .map(|(row, seed)| f(row, &mut StdRng::seed_from_u64(seed)))
+        .collect()
 }
 
 /// Lower-triangular Cholesky factor of a symmetric positive-definite matrix (row-major n×n);
