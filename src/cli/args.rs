@@ -30,7 +30,7 @@ pub enum Command {
     /// Stress-test a model in a synthetic world: perturbation severity sweeps, property
     /// search and shrinking, replayable failures (scenario TOML; see README).
     Stress(StressArgs),
-    /// Draw a synthetic cohort from a scenario's [generator] and write it with its ground
+    /// Draw a synthetic cohort from a scenario's `[generator]` and write it with its ground
     /// truth (CSV, or NPY plus sidecars).
     Synth(SynthArgs),
 }
