@@ -401,8 +401,11 @@ impl Vitals {
     }
 }
 
+/// `v` rounded to a multiple of `step` (1, 0.1 or 0.01), as the nearest double to the decimal
+/// (dividing by 1/step: 7 / 10 is 0.7, while 7 × 0.1 is 0.7000000000000001).
 fn round_to(v: f64, step: f64) -> f64 {
-    (v / step).round() * step
+    let per_unit = step.recip().round();
+    (v * per_unit).round() / per_unit
 }
 
 impl Generator for Vitals {
@@ -500,6 +503,14 @@ mod tests {
             }
             assert_eq!(row[HEART_RATE].fract(), 0.0);
             assert_eq!(row[GCS].fract(), 0.0);
+            assert_eq!(
+                row[TEMPERATURE],
+                format!("{:.1}", row[TEMPERATURE]).parse::<f64>().unwrap()
+            );
+            assert_eq!(
+                row[CREATININE],
+                format!("{:.2}", row[CREATININE]).parse::<f64>().unwrap()
+            );
         }
     }
 }
