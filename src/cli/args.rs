@@ -30,6 +30,12 @@ pub enum Command {
     /// Certified worst-case error of a surrogate network against a closed-form reference
     /// model over a region (specs/references/*.toml).
     ErrorBound(ErrorBoundArgs),
+    /// Stress-test a model in a synthetic world: perturbation severity sweeps, property
+    /// search and shrinking, replayable failures (scenario TOML; see README).
+    Stress(StressArgs),
+    /// Draw a synthetic cohort from a scenario's `[generator]` and write it with its ground
+    /// truth (CSV, or NPY plus sidecars).
+    Synth(SynthArgs),
 }
 
 #[derive(Debug, Args)]
@@ -57,6 +63,22 @@ pub struct ErrorBoundArgs {
     /// Print stable JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SynthArgs {
+    /// The scenario file (TOML); only its `[generator]`, `samples` and `seed` are read.
+    pub scenario: PathBuf,
+    /// Output file: .csv (header, then label/target/batch columns) or .npy (plus
+    /// STEM.labels.npy, STEM.targets.npy, STEM.batch.npy); STEM.meta.json is written too.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Number of samples (default: the scenario's `samples`, else 1000).
+    #[arg(long)]
+    pub n: Option<usize>,
+    /// Seed (default: the scenario's `seed`, else 0).
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -95,6 +117,21 @@ pub struct VerifyArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Print stable JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StressArgs {
+    /// The scenario file (TOML): generator, model binding, perturbations, properties.
+    pub scenario: PathBuf,
+    /// Reproduce one failure from the replay token printed with it.
+    #[arg(long, value_name = "TOKEN")]
+    pub replay: Option<String>,
+    /// Write the JSON results to this file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print the JSON results instead of a summary.
     #[arg(long)]
     pub json: bool,
 }

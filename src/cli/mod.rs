@@ -30,6 +30,8 @@ pub fn main() -> i32 {
         Command::Verify(a) => commands::verify::run(&a),
         Command::Merge(a) => commands::merge::run(&a),
         Command::ErrorBound(a) => commands::error_bound::run(&a),
+        Command::Stress(a) => commands::stress::run(&a),
+        Command::Synth(a) => commands::synth::run(&a),
     };
     match outcome {
         Ok(status) => status.code(),

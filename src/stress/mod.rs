@@ -10,7 +10,16 @@
 //! Module ownership while the tester is being built: `generators/` (and `cohort.rs`'s
 //! generator-facing types) is one workstream; everything else is the other.
 
+pub mod binding;
 pub mod cohort;
 pub mod generators;
+pub mod perturbations;
+pub mod properties;
+pub mod replay;
+pub mod results;
+pub mod runner;
+pub mod scenario;
+pub mod search;
+mod toml_span;
 
 pub use cohort::{Cohort, Layout};

@@ -5,4 +5,6 @@ pub mod error_bound;
 pub mod eval;
 pub mod inspect;
 pub mod merge;
+pub mod stress;
+pub mod synth;
 pub mod verify;
