@@ -179,6 +179,19 @@ fn run<T: Scalar>(
     }
     let mut remaining = graph.use_counts();
     for node in &graph.nodes {
+        // An activation that is the last reader of its input works on it in place (one
+        // allocation and one pass fewer per layer; the same arithmetic).
+        let src = node.inputs.first().map_or(usize::MAX, |v| v.0);
+        if !keep_all && node.inputs.len() == 1 && remaining[src] == 1 {
+            if let Some(mut x) = values[src].take() {
+                if activation_in_place(&node.op, &mut x) {
+                    remaining[src] = 0;
+                    values[node.output.0] = Some(x);
+                    continue;
+                }
+                values[src] = Some(x);
+            }
+        }
         let args: Vec<&ArrayD<T>> = node
             .inputs
             .iter()
@@ -216,6 +229,22 @@ fn run<T: Scalar>(
     Ok(values)
 }
 
+/// Applies an elementwise activation to `x` in place; `false` (and `x` untouched) for any
+/// other operator. The one definition of these activations' arithmetic.
+fn activation_in_place<T: Scalar>(op: &Op, x: &mut ArrayD<T>) -> bool {
+    match op {
+        Op::Relu => x.mapv_inplace(|v| if v > T::zero() { v } else { T::zero() }),
+        Op::LeakyRelu { alpha } => {
+            let a = T::from_f64(*alpha);
+            x.mapv_inplace(|v| if v >= T::zero() { v } else { a * v })
+        }
+        Op::Sigmoid => x.mapv_inplace(|v| T::one() / (T::one() + (-v).exp())),
+        Op::Tanh => x.mapv_inplace(|v| v.tanh()),
+        _ => return false,
+    }
+    true
+}
+
 /// One node on batched arguments (`args[i]` has shape `[batch] ++ per-sample shape`).
 pub(crate) fn eval_node<T: Scalar>(
     node: &Node,
@@ -237,13 +266,11 @@ pub(crate) fn eval_node<T: Scalar>(
             var,
             epsilon,
         } => ops::batch_norm(x, scale, bias, mean, var, *epsilon)?,
-        Op::Relu => x.mapv(|v| if v > T::zero() { v } else { T::zero() }),
-        Op::LeakyRelu { alpha } => {
-            let a = T::from_f64(*alpha);
-            x.mapv(|v| if v >= T::zero() { v } else { a * v })
+        Op::Relu | Op::LeakyRelu { .. } | Op::Sigmoid | Op::Tanh => {
+            let mut y = (*x).clone();
+            activation_in_place(&node.op, &mut y);
+            y
         }
-        Op::Sigmoid => x.mapv(|v| T::one() / (T::one() + (-v).exp())),
-        Op::Tanh => x.mapv(|v| v.tanh()),
         Op::Reshape { shape } => ops::reshape(x, shape)?,
         Op::Transpose { perm } => ops::transpose(x, perm)?,
         Op::AveragePool(p) => window::pool(x, p, false)?,
