@@ -204,8 +204,17 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .map(PathBuf::from);
     let json = args.iter().any(|a| a == "--json");
-    let n_mlp = env_usize("BEACONS_STRESS_MLP_SAMPLES", 1_000_000);
-    let n_cnn = env_usize("BEACONS_STRESS_CNN_SAMPLES", 100_000);
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this target without it,
+    // as a smoke check of the harness on a small workload (speed is measured only by benches).
+    let full = args.iter().any(|a| a == "--bench");
+    let n_mlp = env_usize(
+        "BEACONS_STRESS_MLP_SAMPLES",
+        if full { 1_000_000 } else { 20_000 },
+    );
+    let n_cnn = env_usize(
+        "BEACONS_STRESS_CNN_SAMPLES",
+        if full { 100_000 } else { 2_000 },
+    );
     let threads = rayon::current_num_threads();
 
     // MLP on vitals: z-scored per column (the binding's standard normalisation).
