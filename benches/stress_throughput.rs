@@ -197,6 +197,9 @@ fn generate(spec: &str, n: usize) -> (Array2<f64>, f64) {
 }
 
 fn main() {
+    // As the `beacons` binary does before `beacons stress` runs.
+    // SAFETY: no other thread exists yet.
+    unsafe { beacons::tune_allocator() };
     let args: Vec<String> = std::env::args().collect();
     let export = args
         .iter()

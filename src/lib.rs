@@ -27,3 +27,24 @@ pub mod tensor;
 pub mod verify;
 
 pub use error::{Error, Result};
+
+/// Keeps large freed blocks in the heap (glibc `mallopt`); the `beacons` binary calls this
+/// first thing, and benchmarks that stand for a command do too.
+///
+/// The bound engines allocate and free coefficient matrices of a few megabytes many times per
+/// bound, and the stress tester's batched forward passes activations of hundreds of
+/// kilobytes per layer. glibc serves such blocks with `mmap` and returns freed memory to the
+/// system at once, so every allocation page-faults afresh (measured: about a quarter of
+/// alpha-CROWN's time on mnist_fc 256x6, a tenth of the stress MLP benchmark). Keeping them
+/// in the heap instead costs only the peak memory the work uses anyway.
+///
+/// # Safety
+/// Call it before any other thread exists (`mallopt` is not synchronised).
+pub unsafe fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `mallopt` only sets allocator parameters; the caller guarantees no other thread.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+    }
+}

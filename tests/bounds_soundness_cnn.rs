@@ -81,7 +81,7 @@ fn window_network(seed: u64, scale: f64) -> Graph {
     };
     for block in 0..rng.random_range(1..=2) {
         let ch = g.value(x).shape[1];
-        let group = if ch % 2 == 0 && rng.random_bool(0.5) {
+        let group = if ch.is_multiple_of(2) && rng.random_bool(0.5) {
             2
         } else {
             1

@@ -16,6 +16,7 @@
 //! extent (input plus pads, like PyTorch and onnxruntime), otherwise only cells inside the
 //! input.
 
+mod dense;
 pub mod exact;
 mod ops;
 mod window;
@@ -44,6 +45,16 @@ pub trait Scalar:
     fn from_f64(x: f64) -> Self;
     /// A stored `f64` constant as an array of this type (borrowed when no rounding is needed).
     fn cast<D: Dimension>(a: &Array<f64, D>) -> CowArray<'_, Self, D>;
+    /// A dedicated dense-layer kernel for this type (`x` row-major `rows × in`, see
+    /// [`dense`]), or `None` to use the general matrix product.
+    fn linear_kernel(
+        _x: &[Self],
+        _rows: usize,
+        _w: &ndarray::Array2<f64>,
+        _b: Option<&ndarray::Array1<f64>>,
+    ) -> Option<Vec<Self>> {
+        None
+    }
 }
 
 impl Scalar for f64 {
@@ -61,6 +72,14 @@ impl Scalar for f32 {
     }
     fn cast<D: Dimension>(a: &Array<f64, D>) -> CowArray<'_, f32, D> {
         CowArray::from(a.mapv(|v| v as f32))
+    }
+    fn linear_kernel(
+        x: &[f32],
+        rows: usize,
+        w: &ndarray::Array2<f64>,
+        b: Option<&ndarray::Array1<f64>>,
+    ) -> Option<Vec<f32>> {
+        Some(dense::linear_f32(x, rows, w, b))
     }
 }
 

@@ -28,7 +28,14 @@ pub fn linear<T: Scalar>(x: &ArrayD<T>, w: &Array2<f64>, b: Option<&Array1<f64>>
             "Linear expects a last axis of {inp}, got {shape:?}"
         ));
     }
-    let rows = x.len() / inp.max(1);
+    let rows: usize = shape[..shape.len() - 1].iter().product();
+    let mut oshape = shape.clone();
+    *oshape.last_mut().ok_or("empty shape")? = out;
+    if let Some(xs) = x.as_slice() {
+        if let Some(y) = T::linear_kernel(xs, rows, w, b) {
+            return ArrayD::from_shape_vec(IxDyn(&oshape), y).map_err(|e| e.to_string());
+        }
+    }
     let x2 = x
         .as_standard_layout()
         .into_shape_with_order((rows, inp))
@@ -38,8 +45,6 @@ pub fn linear<T: Scalar>(x: &ArrayD<T>, w: &Array2<f64>, b: Option<&Array1<f64>>
     if let Some(b) = b {
         y += &T::cast(b);
     }
-    let mut oshape = shape;
-    *oshape.last_mut().ok_or("empty shape")? = out;
     // The product may come out column-major (ndarray picks the layout from its operands).
     let y = if y.is_standard_layout() {
         y

@@ -71,7 +71,7 @@ pub fn parse(text: &str) -> Result<ParsedResult> {
     let mut outputs = Vec::new();
     let cleaned = rest.replace(['(', ')'], " ");
     let tokens: Vec<&str> = cleaned.split_whitespace().collect();
-    if tokens.len() % 2 != 0 {
+    if !tokens.len().is_multiple_of(2) {
         return Err(bad("an assignment without a value".into()));
     }
     for pair in tokens.chunks(2) {
