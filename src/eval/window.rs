@@ -136,12 +136,12 @@ pub fn conv<T: Scalar>(x: &ArrayD<T>, c: &Conv2d) -> R<ArrayD<T>> {
             for ci in 0..cg {
                 let plane = xo.index_axis(Axis(0), gi * cg + ci);
                 let plane = plane.as_slice().expect("standard layout");
-                for ki in 0..kh {
+                for (ki, rows_k) in rows_of.iter().enumerate() {
                     for kj in 0..kw {
                         let mut row = cols.row_mut((ci * kh + ki) * kw + kj);
                         let row = row.as_slice_mut().expect("standard layout");
                         for (oi, dst) in row.chunks_exact_mut(wo).enumerate() {
-                            match rows_of[ki][oi] {
+                            match rows_k[oi] {
                                 Ok(a) => {
                                     let src = &plane[a * w..(a + 1) * w];
                                     match spans[kj] {
