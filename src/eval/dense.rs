@@ -16,7 +16,15 @@ use ndarray::{Array1, Array2};
 
 /// `x` (`rows × in`, row-major) times the transpose of `w` (`out × in`) plus `b`, in `f32`
 /// (the weights rounded to nearest `f32` first), as a row-major `rows × out` vector.
-pub fn linear_f32(x: &[f32], rows: usize, w: &Array2<f64>, b: Option<&Array1<f64>>) -> Vec<f32> {
+/// With `relu`, the result is passed through `v > 0 ? v : 0` as it is stored (the ReLU that
+/// follows the layer, fused: one pass over the activations fewer).
+pub fn linear_f32(
+    x: &[f32],
+    rows: usize,
+    w: &Array2<f64>,
+    b: Option<&Array1<f64>>,
+    relu: bool,
+) -> Vec<f32> {
     let (out, inp) = w.dim();
     debug_assert_eq!(x.len(), rows * inp);
     let mut y = vec![0f32; rows * out];
@@ -25,16 +33,16 @@ pub fn linear_f32(x: &[f32], rows: usize, w: &Array2<f64>, b: Option<&Array1<f64
         use std::arch::is_x86_feature_detected as has;
         if has!("avx512f") && has!("avx2") && has!("fma") {
             // SAFETY: the CPU supports AVX-512F, AVX2 and FMA (checked just above).
-            unsafe { x86::kernel_avx512(x, inp, &pack(w, b, 32), out, &mut y) };
+            unsafe { x86::kernel_avx512(x, inp, &pack(w, b, 32), out, &mut y, relu) };
             return y;
         }
         if has!("avx2") && has!("fma") {
             // SAFETY: the CPU supports AVX2 and FMA (checked just above).
-            unsafe { x86::kernel_avx2(x, inp, &pack(w, b, 16), out, &mut y) };
+            unsafe { x86::kernel_avx2(x, inp, &pack(w, b, 16), out, &mut y, relu) };
             return y;
         }
     }
-    kernel::<4>(x, inp, &pack(w, b, 16), out, &mut y, micro::<4>);
+    kernel::<4>(x, inp, &pack(w, b, 16), out, &mut y, relu, micro::<4>);
     y
 }
 
@@ -88,6 +96,7 @@ fn kernel<const R: usize>(
     blocks: &[Block],
     out: usize,
     y: &mut [f32],
+    relu: bool,
     micro: impl Fn(&[&[f32]; R], &Block, &mut [f32]),
 ) {
     if out == 0 {
@@ -109,6 +118,11 @@ fn kernel<const R: usize>(
         for blk in blocks {
             let res = &mut res[..R * blk.width];
             micro(&xs, blk, res);
+            if relu {
+                for v in res.iter_mut() {
+                    *v = if *v > 0.0 { *v } else { 0.0 };
+                }
+            }
             let n = (out - blk.c0).min(blk.width);
             for k in 0..nr {
                 let at = (r0 + k) * out + blk.c0;
@@ -141,8 +155,15 @@ mod x86 {
 
     /// 4 samples × 16 columns in 8 `ymm` accumulators (narrow blocks: 8 columns).
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn kernel_avx2(x: &[f32], inp: usize, blocks: &[Block], out: usize, y: &mut [f32]) {
-        kernel::<4>(x, inp, blocks, out, y, |xs, blk, res| unsafe {
+    pub unsafe fn kernel_avx2(
+        x: &[f32],
+        inp: usize,
+        blocks: &[Block],
+        out: usize,
+        y: &mut [f32],
+        relu: bool,
+    ) {
+        kernel::<4>(x, inp, blocks, out, y, relu, |xs, blk, res| unsafe {
             match blk.width {
                 8 => ymm::<4, 1>(xs, blk, res),
                 _ => ymm::<4, 2>(xs, blk, res),
@@ -158,8 +179,9 @@ mod x86 {
         blocks: &[Block],
         out: usize,
         y: &mut [f32],
+        relu: bool,
     ) {
-        kernel::<8>(x, inp, blocks, out, y, |xs, blk, res| unsafe {
+        kernel::<8>(x, inp, blocks, out, y, relu, |xs, blk, res| unsafe {
             match blk.width {
                 8 => ymm::<8, 1>(xs, blk, res),
                 16 => zmm::<8, 1>(xs, blk, res),
@@ -268,7 +290,7 @@ mod tests {
                     let x: Vec<f32> = (0..rows * inp)
                         .map(|_| rng.random_range(-3.0f32..3.0))
                         .collect();
-                    let got = linear_f32(&x, rows, &w, Some(&b));
+                    let got = linear_f32(&x, rows, &w, Some(&b), false);
                     let want = naive(&x, rows, &w, &b);
                     let same = got
                         .iter()
@@ -279,8 +301,8 @@ mod tests {
                         let mut scalar = vec![0f32; rows * out];
                         let blocks = pack(&w, Some(&b), widest);
                         match r {
-                            4 => kernel::<4>(&x, inp, &blocks, out, &mut scalar, micro::<4>),
-                            _ => kernel::<8>(&x, inp, &blocks, out, &mut scalar, micro::<8>),
+                            4 => kernel::<4>(&x, inp, &blocks, out, &mut scalar, false, micro::<4>),
+                            _ => kernel::<8>(&x, inp, &blocks, out, &mut scalar, false, micro::<8>),
                         }
                         assert_eq!(scalar, got, "portable {r}x{widest}, {rows}x{inp}->{out}");
                     }
@@ -290,9 +312,15 @@ mod tests {
                     {
                         let mut v = vec![0f32; rows * out];
                         // SAFETY: the CPU has AVX2 and FMA (checked just above).
-                        unsafe { x86::kernel_avx2(&x, inp, &pack(&w, Some(&b), 16), out, &mut v) };
+                        unsafe {
+                            x86::kernel_avx2(&x, inp, &pack(&w, Some(&b), 16), out, &mut v, false)
+                        };
                         assert_eq!(v, got, "avx2, {rows}x{inp}->{out}");
                     }
+                    let fused = linear_f32(&x, rows, &w, Some(&b), true);
+                    let relu: Vec<f32> =
+                        got.iter().map(|&v| if v > 0.0 { v } else { 0.0 }).collect();
+                    assert_eq!(fused, relu, "fused ReLU, {rows}x{inp}->{out}");
                 }
             }
         }

@@ -46,12 +46,14 @@ pub trait Scalar:
     /// A stored `f64` constant as an array of this type (borrowed when no rounding is needed).
     fn cast<D: Dimension>(a: &Array<f64, D>) -> CowArray<'_, Self, D>;
     /// A dedicated dense-layer kernel for this type (`x` row-major `rows × in`, see
-    /// [`dense`]), or `None` to use the general matrix product.
+    /// [`dense`]; with `relu`, the following ReLU fused), or `None` to use the general matrix
+    /// product.
     fn linear_kernel(
         _x: &[Self],
         _rows: usize,
         _w: &ndarray::Array2<f64>,
         _b: Option<&ndarray::Array1<f64>>,
+        _relu: bool,
     ) -> Option<Vec<Self>> {
         None
     }
@@ -78,8 +80,9 @@ impl Scalar for f32 {
         rows: usize,
         w: &ndarray::Array2<f64>,
         b: Option<&ndarray::Array1<f64>>,
+        relu: bool,
     ) -> Option<Vec<f32>> {
-        Some(dense::linear_f32(x, rows, w, b))
+        Some(dense::linear_f32(x, rows, w, b, relu))
     }
 }
 
@@ -197,7 +200,37 @@ fn run<T: Scalar>(
         col += size;
     }
     let mut remaining = graph.use_counts();
-    for node in &graph.nodes {
+    let mut fused = false;
+    for (idx, node) in graph.nodes.iter().enumerate() {
+        if std::mem::take(&mut fused) {
+            continue; // a ReLU already applied by the layer before it
+        }
+        // A Linear layer whose one reader is the ReLU right after it: both in one kernel
+        // pass where the type has a dense kernel (the same arithmetic as the two nodes).
+        if let (false, Op::Linear { weight, bias }, Some(next)) =
+            (keep_all, &node.op, graph.nodes.get(idx + 1))
+        {
+            let out = node.output.0;
+            if matches!(next.op, Op::Relu) && next.inputs == [node.output] && remaining[out] == 1 {
+                let src = node.inputs[0].0;
+                let x = values[src].as_ref().ok_or_else(|| {
+                    Error::Invalid(format!("node `{}` reads a value not computed", node.name))
+                })?;
+                if let Some(y) = ops::linear_fused_relu(x, weight, bias.as_ref()) {
+                    let y = y.map_err(|e| {
+                        Error::Invalid(format!("node `{}` ({}): {e}", node.name, node.op.kind()))
+                    })?;
+                    values[next.output.0] = Some(y);
+                    remaining[out] = 0;
+                    remaining[src] = remaining[src].saturating_sub(1);
+                    if remaining[src] == 0 {
+                        values[src] = None;
+                    }
+                    fused = true;
+                    continue;
+                }
+            }
+        }
         // An activation that is the last reader of its input works on it in place (one
         // allocation and one pass fewer per layer; the same arithmetic).
         let src = node.inputs.first().map_or(usize::MAX, |v| v.0);

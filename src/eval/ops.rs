@@ -32,7 +32,7 @@ pub fn linear<T: Scalar>(x: &ArrayD<T>, w: &Array2<f64>, b: Option<&Array1<f64>>
     let mut oshape = shape.clone();
     *oshape.last_mut().ok_or("empty shape")? = out;
     if let Some(xs) = x.as_slice() {
-        if let Some(y) = T::linear_kernel(xs, rows, w, b) {
+        if let Some(y) = T::linear_kernel(xs, rows, w, b, false) {
             return ArrayD::from_shape_vec(IxDyn(&oshape), y).map_err(|e| e.to_string());
         }
     }
@@ -53,6 +53,24 @@ pub fn linear<T: Scalar>(x: &ArrayD<T>, w: &Array2<f64>, b: Option<&Array1<f64>>
     };
     y.into_shape_with_order(IxDyn(&oshape))
         .map_err(|e| e.to_string())
+}
+
+/// `relu(linear(x))` in one pass, when `T` has a dense kernel (`None` otherwise).
+pub fn linear_fused_relu<T: Scalar>(
+    x: &ArrayD<T>,
+    w: &Array2<f64>,
+    b: Option<&Array1<f64>>,
+) -> Option<R<ArrayD<T>>> {
+    let (out, inp) = w.dim();
+    let shape = x.shape();
+    if shape.len() < 2 || shape[shape.len() - 1] != inp {
+        return None; // the unfused path reports the error
+    }
+    let rows: usize = shape[..shape.len() - 1].iter().product();
+    let y = T::linear_kernel(x.as_slice()?, rows, w, b, true)?;
+    let mut oshape = shape.to_vec();
+    *oshape.last_mut()? = out;
+    Some(ArrayD::from_shape_vec(IxDyn(&oshape), y).map_err(|e| e.to_string()))
 }
 
 /// `f(x, c)` elementwise with the constant `c` broadcast against the samples.

@@ -466,3 +466,42 @@ fn f64_agrees_with_exact_on_random_networks() {
         }
     }
 }
+
+/// `forward_f32` fuses a Linear layer with the ReLU after it and runs activations in place;
+/// `forward_all` (which keeps every value) does neither. Both must give the same bits, and
+/// stay close to the `f64` evaluation.
+#[test]
+fn f32_fused_and_unfused_paths_agree_bit_for_bit() {
+    let mut rng = StdRng::seed_from_u64(12);
+    for i in 0..16 {
+        let g = if i % 4 == 3 {
+            random_cnn(&mut rng)
+        } else {
+            random_mlp(&mut rng)
+        };
+        let rows = [1, 7, 70, 300][i % 4];
+        let x = random_inputs(&mut rng, rows, g.input_size());
+        let x32 = x.mapv(|v| v as f32);
+        let fused = forward_f32(&g, x32.view()).unwrap();
+        let all = forward_all(&g, x32.view()).unwrap();
+        // Row by row, the outputs in order (as `forward` concatenates them).
+        let mut cols: Vec<f32> = Vec::new();
+        for r in 0..rows {
+            for &o in &g.outputs {
+                let v = all[o.0].as_standard_layout();
+                let per = v.len() / rows;
+                cols.extend_from_slice(&v.as_slice().unwrap()[r * per..(r + 1) * per]);
+            }
+        }
+        let fused_bits: Vec<u32> = fused.iter().map(|v| v.to_bits()).collect();
+        let all_bits: Vec<u32> = cols.iter().map(|v| v.to_bits()).collect();
+        assert_eq!(fused_bits, all_bits, "net {i}");
+        let y64 = forward_f64(&g, x.view()).unwrap();
+        for (a, b) in fused.iter().zip(y64.iter()) {
+            assert!(
+                ((*a as f64) - b).abs() <= 1e-3 * (1.0 + b.abs()),
+                "net {i}: {a} vs {b}"
+            );
+        }
+    }
+}
