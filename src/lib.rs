@@ -15,6 +15,7 @@
 //! - [`error`]: the error type; every input error says where it comes from.
 
 pub mod bounds;
+pub mod cert;
 pub mod cli;
 pub mod engine;
 pub mod errbound;
