@@ -17,19 +17,23 @@
 //!    atom's margin `a·N(x) − b` is `≥` the claimed bound, on the leaf or, where its
 //!    relaxation is looser than the engine's, on every box of a bisection of the leaf up to
 //!    [`MAX_DEPTH`] levels (the side with the largest `|a_i|·width_i` of the margin's linear
-//!    bound is halved). A claim it cannot reproduce is a rejection.
+//!    bound is halved). A claim it cannot reproduce is a rejection. The leaves are reached
+//!    by the coverage search itself (a tree of boxes that, for the partitions verify writes,
+//!    ends exactly at the leaves), and every box of it passes its interval enclosure of the
+//!    network's values to its halves, where it is intersected with theirs: sound, since
+//!    bounds over a box hold on every box inside it, and as tight as the enclosures the
+//!    engine's branch-and-bound inherits from the boxes around a leaf.
 //!
 //! Then no input of any region satisfies any unsafe disjunct: the property holds.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use rayon::prelude::*;
 use serde::Serialize;
 
-use super::cover::{covers, Corners};
+use super::cover::{covers, meeting, step, Corners, Step};
 use ndarray::Array2;
 
-use super::net::{down, Net};
+use super::net::{down, Enclosure, Net};
 use super::{Certificate, Leaf, KIND, VERSION};
 use crate::error::{Error, Result};
 use crate::ir::Graph;
@@ -160,22 +164,40 @@ pub fn check(
         if vacuous(r) {
             continue;
         }
-        let results: Vec<std::result::Result<usize, String>> = rc
+        let corners: Vec<(Vec<f64>, Vec<f64>)> = rc
             .leaves
-            .par_iter()
-            .map(|leaf| {
-                let res = prove_leaf(&net, r, leaf);
-                done(finished.fetch_add(1, Ordering::Relaxed) + 1);
-                res
-            })
+            .iter()
+            .map(|l| (nums(&l.lo), nums(&l.hi)))
             .collect();
-        for (n, res) in results.into_iter().enumerate() {
-            match res {
-                Ok(b) => {
-                    boxes += b;
-                    subdivided += usize::from(b > 1);
-                }
-                Err(why) => return Ok(reject(Some(k), Some(n), why)),
+        let refs: Vec<Corners> = corners
+            .iter()
+            .map(|(l, h)| (l.as_slice(), h.as_slice()))
+            .collect();
+        let walk = Walk {
+            net: &net,
+            region: r,
+            leaves: &rc.leaves,
+            corners: &refs,
+            proved: (0..refs.len()).map(|_| AtomicBool::new(false)).collect(),
+            finished: &finished,
+            done,
+        };
+        let (lo, hi) = (&r.input.lower, &r.input.upper);
+        let mut res = walk.visit(lo, hi, meeting(lo, hi, &refs), None);
+        // Leaves the walk never reached (covered by others) are checked all the same.
+        for (n, leaf) in rc.leaves.iter().enumerate() {
+            if !walk.proved[n].load(Ordering::Relaxed) {
+                res = merge(res, walk.prove(n, leaf, None));
+            }
+        }
+        match res {
+            Ok(t) => {
+                boxes += t.boxes;
+                subdivided += t.subdivided;
+            }
+            Err((n, why)) => {
+                let leaf = (n != usize::MAX).then_some(n);
+                return Ok(reject(Some(k), leaf, why));
             }
         }
         leaves += rc.leaves.len();
@@ -186,6 +208,101 @@ pub fn check(
         subdivided,
         boxes,
     }))
+}
+
+fn nums(v: &[super::Num]) -> Vec<f64> {
+    v.iter().map(|x| x.0).collect()
+}
+
+/// Counts of a successful walk.
+#[derive(Clone, Copy, Default)]
+struct Tally {
+    boxes: usize,
+    subdivided: usize,
+}
+
+/// A failure: the leaf (`usize::MAX`: none) and the reason.
+type Failure = (usize, String);
+
+/// Both results; of two failures, the one of the lower leaf (deterministic under threads).
+fn merge(
+    a: std::result::Result<Tally, Failure>,
+    b: std::result::Result<Tally, Failure>,
+) -> std::result::Result<Tally, Failure> {
+    match (a, b) {
+        (Ok(x), Ok(y)) => Ok(Tally {
+            boxes: x.boxes + y.boxes,
+            subdivided: x.subdivided + y.subdivided,
+        }),
+        (Err(e), Ok(_)) | (Ok(_), Err(e)) => Err(e),
+        (Err(e), Err(f)) => Err(if f.0 < e.0 { f } else { e }),
+    }
+}
+
+/// The coverage search of one region with the leaves' proofs at its ends. Each box of the
+/// search hands its enclosure of the network to its halves, so a leaf reached as a box of
+/// the search is bounded with the enclosures of all the boxes around it, as the engine's
+/// branch-and-bound bounded it (a leaf reached only as part of a box is bounded alone).
+struct Walk<'a> {
+    net: &'a Net,
+    region: &'a Region,
+    leaves: &'a [Leaf],
+    corners: &'a [Corners<'a>],
+    proved: Vec<AtomicBool>,
+    finished: &'a AtomicUsize,
+    done: &'a (dyn Fn(usize) + Sync),
+}
+
+impl Walk<'_> {
+    fn visit(
+        &self,
+        lo: &[f64],
+        hi: &[f64],
+        idx: Vec<usize>,
+        inherited: Option<&Enclosure>,
+    ) -> std::result::Result<Tally, Failure> {
+        match step(lo, hi, &idx, self.corners) {
+            Step::Gap => Err((
+                usize::MAX,
+                format!("the leaves do not cover the box [{lo:?}, {hi:?}] of the region"),
+            )),
+            Step::Contained(n) => {
+                if self.proved[n].load(Ordering::Relaxed) {
+                    return Ok(Tally::default());
+                }
+                let exact = self.corners[n].0 == lo && self.corners[n].1 == hi;
+                self.prove(n, &self.leaves[n], if exact { inherited } else { None })
+            }
+            Step::Split(a, b) => {
+                let e = self.net.bounds(lo, hi, inherited);
+                let (x, y) = rayon::join(
+                    || self.visit(&a.0, &a.1, a.2, Some(&e)),
+                    || self.visit(&b.0, &b.1, b.2, Some(&e)),
+                );
+                merge(x, y)
+            }
+        }
+    }
+
+    fn prove(
+        &self,
+        n: usize,
+        leaf: &Leaf,
+        inherited: Option<&Enclosure>,
+    ) -> std::result::Result<Tally, Failure> {
+        if self.proved[n].swap(true, Ordering::Relaxed) {
+            return Ok(Tally::default());
+        }
+        let res = prove_leaf(self.net, self.region, leaf, inherited);
+        (self.done)(self.finished.fetch_add(1, Ordering::Relaxed) + 1);
+        match res {
+            Ok(b) => Ok(Tally {
+                boxes: b,
+                subdivided: usize::from(b > 1),
+            }),
+            Err(why) => Err((n, why)),
+        }
+    }
 }
 
 impl Decision {
@@ -278,13 +395,25 @@ fn structure(r: &Region, rc: &super::RegionCert) -> Option<Decision> {
 }
 
 /// Proves every claim of `leaf`; `Ok(boxes bounded)` or the reason it could not.
-fn prove_leaf(net: &Net, r: &Region, leaf: &Leaf) -> std::result::Result<usize, String> {
+fn prove_leaf(
+    net: &Net,
+    r: &Region,
+    leaf: &Leaf,
+    inherited: Option<&Enclosure>,
+) -> std::result::Result<usize, String> {
     let lo: Vec<f64> = leaf.lo.iter().map(|v| v.0).collect();
     let hi: Vec<f64> = leaf.hi.iter().map(|v| v.0).collect();
     let pending: Vec<usize> = (0..leaf.claims.len()).collect();
     let mut boxes = 0;
     let mut first: Vec<f64> = vec![f64::NAN; leaf.claims.len()];
-    match prove_box(net, r, leaf, &lo, &hi, &pending, 0, &mut boxes, &mut first) {
+    let at = Place {
+        net,
+        region: r,
+        leaf,
+    };
+    match prove_box(
+        &at, &lo, &hi, &pending, inherited, 0, &mut boxes, &mut first,
+    ) {
         None => Ok(boxes),
         Some(j) => {
             let c = &leaf.claims[j];
@@ -297,27 +426,35 @@ fn prove_leaf(net: &Net, r: &Region, leaf: &Leaf) -> std::result::Result<usize, 
     }
 }
 
+/// What [`prove_box`] works on.
+struct Place<'a> {
+    net: &'a Net,
+    region: &'a Region,
+    leaf: &'a Leaf,
+}
+
 /// Proves the claims `pending` on `[lo, hi]`, bisecting; `Some(claim)` that failed.
 #[allow(clippy::too_many_arguments)]
 fn prove_box(
-    net: &Net,
-    r: &Region,
-    leaf: &Leaf,
+    at: &Place,
     lo: &[f64],
     hi: &[f64],
     pending: &[usize],
+    inherited: Option<&Enclosure>,
     depth: usize,
     boxes: &mut usize,
     first: &mut [f64],
 ) -> Option<usize> {
     *boxes += 1;
+    let (net, r, leaf) = (at.net, at.region, at.leaf);
     let n_out = net.outputs;
     let atoms: Vec<&crate::spec::Atom> = pending
         .iter()
         .map(|&j| &r.unsafe_outputs[j].atoms[leaf.claims[j].atom])
         .collect();
     let rows = Array2::from_shape_fn((pending.len(), n_out), |(i, k)| atoms[i].coeffs[k]);
-    let (b, coeffs) = net.lower_rows(lo, hi, rows);
+    let e = net.bounds(lo, hi, inherited);
+    let (b, coeffs) = net.lower_rows_in(&e, rows);
     let mut open = Vec::new();
     let mut steer: Option<Vec<f64>> = None;
     for (i, &j) in pending.iter().enumerate() {
@@ -361,6 +498,7 @@ fn prove_box(
     let (mut left_hi, mut right_lo) = (hi.to_vec(), lo.to_vec());
     left_hi[i] = m;
     right_lo[i] = m;
-    prove_box(net, r, leaf, lo, &left_hi, &open, depth + 1, boxes, first)
-        .or_else(|| prove_box(net, r, leaf, &right_lo, hi, &open, depth + 1, boxes, first))
+    let e = Some(&e);
+    prove_box(at, lo, &left_hi, &open, e, depth + 1, boxes, first)
+        .or_else(|| prove_box(at, &right_lo, hi, &open, e, depth + 1, boxes, first))
 }

@@ -15,67 +15,106 @@
 /// A box as lower and upper corners.
 pub type Corners<'a> = (&'a [f64], &'a [f64]);
 
-/// `Err(uncovered box)` when the union of `leaves` does not contain `[lo, hi]`.
-pub fn covers(lo: &[f64], hi: &[f64], leaves: &[Corners]) -> Result<(), (Vec<f64>, Vec<f64>)> {
-    let d = lo.len();
-    let meets = |l: &Corners, blo: &[f64], bhi: &[f64]| {
-        (0..d).all(|i| l.0[i] <= bhi[i] && blo[i] <= l.1[i])
-    };
-    let first: Vec<usize> = (0..leaves.len())
+/// What to do with a box in the coverage search.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    /// The leaf (an index into the leaves) contains the box.
+    Contained(usize),
+    /// Split along side `i` at `v`: `(left box, its leaves, right box, its leaves)`.
+    Split(Sub, Sub),
+    /// No leaf covers the box's interior points: a gap.
+    Gap,
+}
+
+/// A box and the indices of the leaves that meet it.
+pub type Sub = (Vec<f64>, Vec<f64>, Vec<usize>);
+
+/// Whether the closed boxes meet.
+fn meets(l: &Corners, blo: &[f64], bhi: &[f64]) -> bool {
+    (0..blo.len()).all(|i| l.0[i] <= bhi[i] && blo[i] <= l.1[i])
+}
+
+/// The indices of the leaves that meet `[lo, hi]`.
+pub fn meeting(lo: &[f64], hi: &[f64], leaves: &[Corners]) -> Vec<usize> {
+    (0..leaves.len())
         .filter(|&k| meets(&leaves[k], lo, hi))
-        .collect();
-    let mut stack = vec![(lo.to_vec(), hi.to_vec(), first)];
-    while let Some((blo, bhi, idx)) = stack.pop() {
-        let contains = |l: &Corners| (0..d).all(|i| l.0[i] <= blo[i] && bhi[i] <= l.1[i]);
-        if idx.iter().any(|&k| contains(&leaves[k])) {
+        .collect()
+}
+
+/// One step of the search on `[blo, bhi]` met by the leaves `idx` (module docs). Among
+/// leaves containing the box, one whose corners equal the box's is preferred.
+pub fn step(blo: &[f64], bhi: &[f64], idx: &[usize], leaves: &[Corners]) -> Step {
+    let d = blo.len();
+    let contains = |l: &Corners| (0..d).all(|i| l.0[i] <= blo[i] && bhi[i] <= l.1[i]);
+    let equal = |l: &Corners| l.0 == blo && l.1 == bhi;
+    if let Some(&k) = idx.iter().find(|&&k| equal(&leaves[k])) {
+        return Step::Contained(k);
+    }
+    if let Some(&k) = idx.iter().find(|&&k| contains(&leaves[k])) {
+        return Step::Contained(k);
+    }
+    // Per side, the interior face nearest the centre, and how many leaves straddle it.
+    let mut best: Option<(usize, usize, f64)> = None;
+    for i in 0..d {
+        if blo[i] >= bhi[i] || blo[i].is_nan() || bhi[i].is_nan() {
             continue;
         }
-        // Per side, the interior face nearest the centre, and how many leaves straddle it.
-        let mut best: Option<(usize, usize, f64)> = None;
-        for i in 0..d {
-            if blo[i] >= bhi[i] || blo[i].is_nan() || bhi[i].is_nan() {
-                continue;
-            }
-            let centre = blo[i] + 0.5 * (bhi[i] - blo[i]);
-            let mut face: Option<f64> = None;
-            for &k in &idx {
-                for v in [leaves[k].0[i], leaves[k].1[i]] {
-                    if blo[i] < v
-                        && v < bhi[i]
-                        && face.is_none_or(|f| (v - centre).abs() < (f - centre).abs())
-                    {
-                        face = Some(v);
-                    }
+        let centre = blo[i] + 0.5 * (bhi[i] - blo[i]);
+        let mut face: Option<f64> = None;
+        for &k in idx {
+            for v in [leaves[k].0[i], leaves[k].1[i]] {
+                if blo[i] < v
+                    && v < bhi[i]
+                    && face.is_none_or(|f| (v - centre).abs() < (f - centre).abs())
+                {
+                    face = Some(v);
                 }
             }
-            let Some(v) = face else { continue };
-            let straddle = idx
-                .iter()
-                .filter(|&&k| leaves[k].0[i] < v && v < leaves[k].1[i])
-                .count();
-            if best.is_none_or(|b| straddle < b.1) {
-                best = Some((i, straddle, v));
+        }
+        let Some(v) = face else { continue };
+        let straddle = idx
+            .iter()
+            .filter(|&&k| leaves[k].0[i] < v && v < leaves[k].1[i])
+            .count();
+        if best.is_none_or(|b| straddle < b.1) {
+            best = Some((i, straddle, v));
+        }
+    }
+    let Some((i, _, v)) = best else {
+        return Step::Gap;
+    };
+    let mut left_hi = bhi.to_vec();
+    left_hi[i] = v;
+    let mut right_lo = blo.to_vec();
+    right_lo[i] = v;
+    let left: Vec<usize> = idx
+        .iter()
+        .copied()
+        .filter(|&k| meets(&leaves[k], blo, &left_hi))
+        .collect();
+    let right: Vec<usize> = idx
+        .iter()
+        .copied()
+        .filter(|&k| meets(&leaves[k], &right_lo, bhi))
+        .collect();
+    Step::Split(
+        (blo.to_vec(), left_hi, left),
+        (right_lo, bhi.to_vec(), right),
+    )
+}
+
+/// `Err(uncovered box)` when the union of `leaves` does not contain `[lo, hi]`.
+pub fn covers(lo: &[f64], hi: &[f64], leaves: &[Corners]) -> Result<(), (Vec<f64>, Vec<f64>)> {
+    let mut stack = vec![(lo.to_vec(), hi.to_vec(), meeting(lo, hi, leaves))];
+    while let Some((blo, bhi, idx)) = stack.pop() {
+        match step(&blo, &bhi, &idx, leaves) {
+            Step::Contained(_) => {}
+            Step::Gap => return Err((blo, bhi)),
+            Step::Split(a, b) => {
+                stack.push(a);
+                stack.push(b);
             }
         }
-        let Some((i, _, v)) = best else {
-            return Err((blo, bhi));
-        };
-        let mut left_hi = bhi.clone();
-        left_hi[i] = v;
-        let mut right_lo = blo.clone();
-        right_lo[i] = v;
-        let left: Vec<usize> = idx
-            .iter()
-            .copied()
-            .filter(|&k| meets(&leaves[k], &blo, &left_hi))
-            .collect();
-        let right: Vec<usize> = idx
-            .iter()
-            .copied()
-            .filter(|&k| meets(&leaves[k], &right_lo, &bhi))
-            .collect();
-        stack.push((blo, left_hi, left));
-        stack.push((right_lo, bhi, right));
     }
     Ok(())
 }

@@ -78,7 +78,26 @@ struct Bounds {
     hi: Vec<f64>,
 }
 
+/// Interval bounds of every value of the network over a box (index 0: the input; `k`: the
+/// output of layer `k − 1`). Those of a box hold on every box inside it.
+#[derive(Clone, Debug)]
+pub struct Enclosure(Vec<Bounds>);
+
 impl Bounds {
+    /// Intersects with other bounds of the same value (a NaN end is replaced).
+    fn intersect(&mut self, o: &Bounds) {
+        for (a, b) in self.lo.iter_mut().zip(&o.lo) {
+            if a.is_nan() || *a < *b {
+                *a = *b;
+            }
+        }
+        for (a, b) in self.hi.iter_mut().zip(&o.hi) {
+            if a.is_nan() || *a > *b {
+                *a = *b;
+            }
+        }
+    }
+
     /// The largest magnitude of each scalar.
     fn magnitude(&self) -> Array1<f64> {
         self.lo
@@ -205,7 +224,7 @@ impl Net {
 
     /// Interval bounds of every value (index 0: the input; `k`: after layer `k − 1`), with
     /// the pre-activation bounds of every ReLU tightened by backward passes.
-    fn bounds(&self, lo: &[f64], hi: &[f64]) -> Vec<Bounds> {
+    pub fn bounds(&self, lo: &[f64], hi: &[f64], inherited: Option<&Enclosure>) -> Enclosure {
         let mut vals = vec![Bounds {
             lo: lo.to_vec(),
             hi: hi.to_vec(),
@@ -245,6 +264,10 @@ impl Net {
                     }
                 }
             };
+            // Bounds over a box containing this one hold here too.
+            if let Some(e) = inherited {
+                next.intersect(&e.0[k + 1]);
+            }
             // A linear layer feeding a ReLU: its unstable neurons again, backward.
             if matches!(layer, Layer::Linear { .. })
                 && matches!(self.layers.get(k + 1), Some(Layer::Relu))
@@ -273,7 +296,7 @@ impl Net {
             }
             vals.push(next);
         }
-        vals
+        Enclosure(vals)
     }
 
     /// Lower bounds of `rows · v_end` over the box, where `v_end = vals[end]`, from the
@@ -379,8 +402,13 @@ impl Net {
     /// For every row `c` of `rows` (over the outputs), a lower bound of `c·N(x)` over the box
     /// `[lo, hi]` and the input coefficients of the linear bound behind it.
     pub fn lower_rows(&self, lo: &[f64], hi: &[f64], rows: Array2<f64>) -> (Vec<f64>, Array2<f64>) {
-        let vals = self.bounds(lo, hi);
-        self.backward(&vals, self.layers.len(), rows)
+        let e = self.bounds(lo, hi, None);
+        self.lower_rows_in(&e, rows)
+    }
+
+    /// [`Net::lower_rows`] from the enclosure of the box computed by [`Net::bounds`].
+    pub fn lower_rows_in(&self, e: &Enclosure, rows: Array2<f64>) -> (Vec<f64>, Array2<f64>) {
+        self.backward(&e.0, self.layers.len(), rows)
     }
 }
 
