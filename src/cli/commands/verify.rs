@@ -1,4 +1,5 @@
-//! `beacons verify MODEL SPEC [--timeout S] [--result-file F] [--json]`: decide a property;
+//! `beacons verify MODEL SPEC [--timeout S] [--result-file F] [--certificate F] [--json]`:
+//! decide a property (with `--certificate`, write the proof of a `holds` verdict, `cert`);
 //! `beacons verify --instances LIST.csv [--timeout-cap S] [--shard K/N] [--out F]`: run a
 //! VNN-COMP suite.
 //!
