@@ -449,4 +449,80 @@ mod tests {
         // The true range is [-0.5, 2.5]; the relaxation is not absurdly loose.
         assert!(b[0] > -3.0 && -b[1] < 6.0, "{b:?}");
     }
+
+    /// A random chain `Linear (ReLU Linear)*` with an AddConst and a DivConst in front.
+    fn random_mlp(rng: &mut rand::rngs::StdRng, widths: &[usize]) -> Graph {
+        use rand::Rng;
+        let mut g = Graph::new();
+        let mut v = g.add_input("x", vec![1, widths[0]]);
+        let c = ndarray::Array1::from_shape_fn(widths[0], |_| rng.random_range(-1.0..1.0));
+        v = g
+            .add_node("add", Op::AddConst(c.into_dyn()), vec![v], "a")
+            .unwrap();
+        let c = ndarray::Array1::from_shape_fn(widths[0], |_| rng.random_range(0.5..3.0));
+        v = g
+            .add_node("div", Op::DivConst(c.into_dyn()), vec![v], "d")
+            .unwrap();
+        for (k, w) in widths.windows(2).enumerate() {
+            if k > 0 {
+                v = g
+                    .add_node(format!("r{k}"), Op::Relu, vec![v], format!("r{k}"))
+                    .unwrap();
+            }
+            let weight = Array2::from_shape_fn((w[1], w[0]), |_| rng.random_range(-1.0..1.0));
+            let bias = Some(Array1::from_shape_fn(w[1], |_| rng.random_range(-0.5..0.5)));
+            let op = Op::Linear { weight, bias };
+            v = g
+                .add_node(format!("l{k}"), op, vec![v], format!("l{k}"))
+                .unwrap();
+        }
+        g.add_output(v);
+        g
+    }
+
+    #[test]
+    fn bounds_contain_sampled_outputs_of_random_networks() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for case in 0..40 {
+            let g = random_mlp(&mut rng, &[3, 8, 8, 8, 2]);
+            let net = Net::new(&g).unwrap();
+            let lo: Vec<f64> = (0..3).map(|_| rng.random_range(-1.0..0.5)).collect();
+            let hi: Vec<f64> = lo.iter().map(|l| l + rng.random_range(0.0..0.8)).collect();
+            let rows = ndarray::arr2(&[[1.0, 0.0], [-1.0, 0.0], [1.0, -1.0], [0.0, -1.0]]);
+            let e = net.bounds(&lo, &hi, None);
+            let (b, _) = net.lower_rows_in(&e, rows.clone());
+            // A sub-box with the enclosure inherited is at least as tight and still sound.
+            let mid: Vec<f64> = lo.iter().zip(&hi).map(|(l, h)| l + 0.5 * (h - l)).collect();
+            let ec = net.bounds(&lo, &mid, Some(&e));
+            let (bc, _) = net.lower_rows_in(&ec, rows.clone());
+            let x = Array2::from_shape_fn((400, 3), |(_, i)| {
+                if rng.random_bool(0.2) {
+                    if rng.random_bool(0.5) {
+                        lo[i]
+                    } else {
+                        hi[i]
+                    }
+                } else {
+                    rng.random_range(lo[i]..=hi[i])
+                }
+            });
+            let y = crate::eval::forward_f64(&g, x.view()).unwrap();
+            for (r, yr) in y.rows().into_iter().enumerate() {
+                let inside_half = (0..3).all(|i| x[[r, i]] <= mid[i]);
+                for (k, row) in rows.rows().into_iter().enumerate() {
+                    let v: f64 = row.iter().zip(yr.iter()).map(|(c, y)| c * y).sum();
+                    let slack = 1e-9 * (1.0 + v.abs());
+                    assert!(b[k] <= v + slack, "case {case} row {k}: {} > {v}", b[k]);
+                    if inside_half {
+                        assert!(
+                            bc[k] <= v + slack,
+                            "case {case} half row {k}: {} > {v}",
+                            bc[k]
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
