@@ -262,10 +262,7 @@ impl Walk<'_> {
         inherited: Option<&Enclosure>,
     ) -> std::result::Result<Tally, Failure> {
         match step(lo, hi, &idx, self.corners) {
-            Step::Gap => Err((
-                usize::MAX,
-                format!("the leaves do not cover the box [{lo:?}, {hi:?}] of the region"),
-            )),
+            Step::Gap => Err((usize::MAX, gap(lo, hi))),
             Step::Contained(n) => {
                 if self.proved[n].load(Ordering::Relaxed) {
                     return Ok(Tally::default());
@@ -385,13 +382,22 @@ fn structure(r: &Region, rc: &super::RegionCert) -> Option<Decision> {
         .chunks(2)
         .map(|c| (c[0].as_slice(), c[1].as_slice()))
         .collect();
-    covers(lo, hi, &refs).err().map(|(blo, bhi)| {
-        reject(
-            None,
-            None,
-            format!("the leaves do not cover the box [{blo:?}, {bhi:?}] of the region"),
-        )
-    })
+    covers(lo, hi, &refs)
+        .err()
+        .map(|(blo, bhi)| reject(None, None, gap(&blo, &bhi)))
+}
+
+/// The rejection of an uncovered box.
+fn gap(lo: &[f64], hi: &[f64]) -> String {
+    let sides: Vec<String> = lo
+        .iter()
+        .zip(hi)
+        .map(|(l, h)| format!("[{l:?}, {h:?}]"))
+        .collect();
+    format!(
+        "no leaf covers the inside of the box {} of the region",
+        sides.join(" × ")
+    )
 }
 
 /// Proves every claim of `leaf`; `Ok(boxes bounded)` or the reason it could not.
