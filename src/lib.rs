@@ -10,11 +10,14 @@
 //! - [`engine`]: bound engines (IBP, CROWN) over a whole graph and box.
 //! - [`errbound`]: certified worst-case error of a surrogate network against a closed-form
 //!   reference model (`beacons error-bound`), with certificates and their checker.
+//! - [`cert`]: certificates of `holds` verdicts and their independent checker
+//!   (`beacons check-cert`).
 //! - [`stress`]: synthetic cohorts, perturbations and property tests with shrinking.
 //! - [`cli`]: the `beacons` command line.
 //! - [`error`]: the error type; every input error says where it comes from.
 
 pub mod bounds;
+pub mod cert;
 pub mod cli;
 pub mod engine;
 pub mod errbound;

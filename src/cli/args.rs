@@ -36,6 +36,22 @@ pub enum Command {
     /// Draw a synthetic cohort from a scenario's `[generator]` and write it with its ground
     /// truth (CSV, or NPY plus sidecars).
     Synth(SynthArgs),
+    /// Check the certificate of a `holds` verdict (written by `verify --certificate`) with
+    /// an independent checker: exit 0 accepted, 1 rejected, 2 input error.
+    CheckCert(CheckCertArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckCertArgs {
+    /// The model the certificate was made for (ONNX or NNet).
+    pub model: PathBuf,
+    /// The property (VNN-LIB).
+    pub spec: PathBuf,
+    /// The certificate (JSON).
+    pub cert: PathBuf,
+    /// Print stable JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -116,6 +132,10 @@ pub struct VerifyArgs {
     /// Seed of the attacks' random choices.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// When the property holds, write its certificate (JSON) to this file
+    /// (check it with `beacons check-cert`).
+    #[arg(long, value_name = "FILE", conflicts_with = "instances")]
+    pub certificate: Option<PathBuf>,
     /// Print stable JSON instead of text.
     #[arg(long)]
     pub json: bool,

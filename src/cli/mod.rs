@@ -32,6 +32,7 @@ pub fn main() -> i32 {
         Command::ErrorBound(a) => commands::error_bound::run(&a),
         Command::Stress(a) => commands::stress::run(&a),
         Command::Synth(a) => commands::synth::run(&a),
+        Command::CheckCert(a) => commands::check_cert::run(&a),
     };
     match outcome {
         Ok(status) => status.code(),

@@ -33,6 +33,7 @@ use super::attack::{self, AttackConfig, Counterexample, Objective};
 use super::batch::{Inherited, Job, Plan};
 use super::Deadline;
 use crate::bounds::rounding::{abs_dot_up, sub_down};
+use crate::cert::Leaf;
 use crate::error::Result;
 use crate::eval::exact::round_up_f64;
 use crate::ir::Graph;
@@ -308,7 +309,9 @@ const INHERIT_LIMIT: usize = 200_000;
 /// Sub-boxes per parallel task: large enough for efficient stacked matrix products.
 const CHUNK: usize = 24;
 
-/// Runs branch-and-bound on `problem` from the root box's `margins`.
+/// Runs branch-and-bound on `problem` from the root box's `margins`. Every sub-box it closes
+/// is pushed to `leaves` (with its margins, for the certificate); when the outcome is
+/// [`BabOutcome::Proved`] they cover the region's box.
 pub fn run(
     problem: &Problem,
     root_margins: &[Vec<f64>],
@@ -316,9 +319,12 @@ pub fn run(
     rng: &mut StdRng,
     deadline: &Deadline,
     stats: &mut BabStats,
+    leaves: &mut Vec<Leaf>,
 ) -> Result<BabOutcome> {
     let region = problem.region;
+    let (root_lo, root_hi) = (&region.input.lower, &region.input.upper);
     if unproved(root_margins).is_none() {
+        leaves.extend(Leaf::proved(root_lo, root_hi, "crown", root_margins));
         return Ok(BabOutcome::Proved);
     }
     let root_width: Vec<f64> = (region.input.lower.iter().zip(&region.input.upper))
@@ -335,6 +341,7 @@ pub fn run(
     let b = problem.bound_jobs(std::slice::from_ref(&job))?.remove(0);
     stats.bounded += 1;
     let Some(atom) = b.steer else {
+        leaves.extend(Leaf::proved(&job.lo, &job.hi, METHOD, &b.margins));
         return Ok(BabOutcome::Proved);
     };
     let root = vec![Open {
@@ -530,6 +537,8 @@ pub fn run(
                     inherited: keep.then_some(b.inherited),
                     margins: b.margins,
                 });
+            } else {
+                leaves.extend(Leaf::proved(&job.lo, &job.hi, METHOD, &b.margins));
             }
         }
         if !open.is_empty() {
@@ -573,6 +582,9 @@ pub fn run(
     }
     Ok(BabOutcome::Proved)
 }
+
+/// The method named in the certificate's leaves.
+const METHOD: &str = "bab-crown";
 
 /// The PGD run on the least proved box, every couple of seconds.
 const PERIODIC_ATTACK: AttackConfig = AttackConfig {

@@ -29,6 +29,7 @@ use rand::SeedableRng;
 
 pub use attack::Counterexample;
 
+use crate::cert::{Certificate, Leaf, RegionCert};
 use crate::engine::{self, property};
 use crate::error::{Error, Result};
 use crate::ir::{Graph, Op};
@@ -112,6 +113,10 @@ pub struct Outcome {
     pub seconds: f64,
     /// Sub-boxes bounded by branch-and-bound.
     pub domains: u64,
+    /// Present exactly when the verdict is `holds`: the leaves of every region (not stamped
+    /// with the files' hashes; see [`Certificate::stamp`]). Not part of the JSON output.
+    #[serde(skip)]
+    pub certificate: Option<Certificate>,
 }
 
 /// A point in time after which work stops.
@@ -162,7 +167,9 @@ pub fn verify(graph: &Graph, spec: &Spec, opts: &Options) -> Result<Outcome> {
         reason: String::new(),
         seconds: 0.0,
         domains: 0,
+        certificate: None,
     };
+    let mut leaves: Vec<Vec<Leaf>> = vec![Vec::new(); spec.regions.len()];
     let finish = |mut o: Outcome, v: Verdict| {
         o.verdict = v;
         o.seconds = start.elapsed().as_secs_f64();
@@ -196,7 +203,10 @@ pub fn verify(graph: &Graph, spec: &Spec, opts: &Options) -> Result<Outcome> {
         }
         let b =
             property::region_bounds_by(graph, r, |input, c| engine::crown_tight(graph, input, c))?;
-        if !b.proved() {
+        if b.proved() {
+            let (lo, hi) = (&r.input.lower, &r.input.upper);
+            leaves[k].extend(Leaf::proved(lo, hi, "crown", &b.margins));
+        } else {
             open.push((k, r, b.margins));
         }
     }
@@ -231,7 +241,15 @@ pub fn verify(graph: &Graph, spec: &Spec, opts: &Options) -> Result<Outcome> {
             use_gradient,
         };
         let mut stats = bab::BabStats::default();
-        let res = bab::run(&problem, &margins, cfg, &mut rng, &deadline, &mut stats);
+        let res = bab::run(
+            &problem,
+            &margins,
+            cfg,
+            &mut rng,
+            &deadline,
+            &mut stats,
+            &mut leaves[k],
+        );
         outcome.domains += stats.bounded;
         match res? {
             bab::BabOutcome::Proved => {}
@@ -253,6 +271,13 @@ pub fn verify(graph: &Graph, spec: &Spec, opts: &Options) -> Result<Outcome> {
         outcome.reason = unknown.join("; ");
         return finish(outcome, Verdict::Unknown);
     }
+    outcome.certificate = Some(Certificate::new(
+        spec.regions
+            .iter()
+            .zip(leaves)
+            .map(|(r, l)| RegionCert::new(&r.input.lower, &r.input.upper, l))
+            .collect(),
+    ));
     finish(outcome, Verdict::Holds)
 }
 

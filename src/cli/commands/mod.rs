@@ -1,6 +1,7 @@
 //! One module per subcommand; each exposes `run(&Args) -> Result<ExitStatus>`.
 
 pub mod bounds;
+pub mod check_cert;
 pub mod error_bound;
 pub mod eval;
 pub mod inspect;

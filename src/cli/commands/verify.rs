@@ -1,4 +1,5 @@
-//! `beacons verify MODEL SPEC [--timeout S] [--result-file F] [--json]`: decide a property;
+//! `beacons verify MODEL SPEC [--timeout S] [--result-file F] [--certificate F] [--json]`:
+//! decide a property (with `--certificate`, write the proof of a `holds` verdict, `cert`);
 //! `beacons verify --instances LIST.csv [--timeout-cap S] [--shard K/N] [--out F]`: run a
 //! VNN-COMP suite.
 //!
@@ -56,6 +57,13 @@ pub fn run(args: &VerifyArgs) -> Result<ExitStatus> {
     if let Some(f) = &args.result_file {
         let text = result_file::render(outcome.verdict, outcome.counterexample.as_ref());
         std::fs::write(f, text).map_err(|e| Error::io(f, e))?;
+    }
+    if let (Some(f), Some(cert)) = (&args.certificate, &outcome.certificate) {
+        let mut cert = cert.clone();
+        let model_bytes = std::fs::read(model).map_err(|e| Error::io(model, e))?;
+        let spec_bytes = std::fs::read(spec).map_err(|e| Error::io(spec, e))?;
+        cert.stamp(&model_bytes, &spec_bytes);
+        cert.write(f)?;
     }
     let text = if args.json {
         serde_json::to_string(&outcome).map_err(|e| Error::Invalid(e.to_string()))? + "\n"

@@ -1,0 +1,528 @@
+//! The certificate checker's own bound of a network over a box: a backward linear relaxation
+//! (CROWN-style) written from scratch, in `f64` with rigorous rounding. It shares no code with
+//! the bound engines (`bounds`, `engine`, `verify`); only the model loader and the IR are
+//! shared.
+//!
+//! In: a canonical [`Graph`] that is a chain of `Linear`, `Relu`, `Reshape`, `AddConst`,
+//! `MulConst`, `DivConst` nodes ([`Net::new`] rejects anything else), a box, and rows `c`
+//! over the outputs. Out: for each row, a number `m` with `c·N(x) ≥ m` for every real `x` of
+//! the box, and the input coefficients of the linear bound behind it ([`Net::lower_rows`]).
+//!
+//! The method: interval bounds of every value, forward; then, for every ReLU whose input
+//! interval contains 0, that layer's neurons bounded again by a backward pass (rows `±e_j`)
+//! and the tighter kept; finally the backward pass of the rows `c`. A backward pass keeps
+//! `Λ·v_k + acc ≤ c·N(x)` (plus the row's constant) for the current value `v_k`: through
+//! `v = W h + b` it becomes `(ΛW)·h + Λb`; through `h = relu(z)` with `z ∈ [l, u]`, a
+//! nonnegative multiplier uses `relu(z) ≥ αz` (`α = 1` when `u ≥ −l`, else 0; exact on stable
+//! neurons) and a negative one `relu(z) ≤ s(z − l)` with `s ≥ u/(u − l)`; at the input,
+//! `min Λ·x` over the box.
+//!
+//! ## Rounding (the whole argument)
+//!
+//! Multipliers `Λ` are any doubles: the inequality chain holds for whatever multipliers are
+//! used, provided every *product* is accounted for exactly. So each new `Λ' = fl(ΛW)` is
+//! computed in round-to-nearest (any summation order, with or without FMA) and the difference
+//! to the real `ΛW` is bounded by Higham's `|fl(Σ a_i b_i) − Σ a_i b_i| ≤ γ_n Σ |a_i b_i|`
+//! (`γ_n = nu/(1 − nu)`, `u = 2⁻⁵³`), with the computed `fl(Σ|a_i||b_i|)` enlarged by
+//! `1/(1 − γ_n)` (taken as a factor 2 on `γ_n`) and an underflow term `n·2⁻¹⁰⁷⁴`; the error,
+//! times the largest magnitude of the value it multiplies, is subtracted from `acc`. Scalar
+//! steps use [`up`] and [`down`]: a double result `r` of one operation differs from the real
+//! one `t` by at most half an ulp, so `next_down(r) ≤ t ≤ next_up(r)` (also at binade edges,
+//! in the subnormal range, and at overflow, where `r` is infinite). An interval product is
+//! rounded outward the same way. A NaN or infinity anywhere makes the final comparison
+//! `bound ≥ claim` false, so it can only cause a rejection.
+
+use ndarray::{Array1, Array2, ArrayD, IxDyn};
+
+use crate::error::{Error, Result};
+use crate::ir::{Graph, Op};
+
+/// The smallest double `≥ x` that is not `x` (`x` itself for ±∞ and NaN).
+#[inline]
+pub fn up(x: f64) -> f64 {
+    x.next_up()
+}
+
+/// The largest double `≤ x` that is not `x`.
+#[inline]
+pub fn down(x: f64) -> f64 {
+    x.next_down()
+}
+
+/// `γ_n = n·u/(1 − n·u)` rounded up, doubled (module docs), for dot products of length `n`.
+fn gamma2(n: usize) -> f64 {
+    let nu = up(n as f64 * f64::EPSILON * 0.5);
+    up(2.0 * up(nu / down(1.0 - nu)))
+}
+
+/// Underflow allowance of a dot product of length `n`.
+fn eta(n: usize) -> f64 {
+    up(n as f64 * 5e-324)
+}
+
+/// An outward enclosure of the product of the intervals `[a, b]` and `[c, d]`.
+fn imul(a: f64, b: f64, c: f64, d: f64) -> (f64, f64) {
+    let p = [a * c, a * d, b * c, b * d];
+    let lo = p.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = p.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if p.iter().any(|v| v.is_nan()) {
+        return (f64::NAN, f64::NAN);
+    }
+    (down(lo), up(hi))
+}
+
+/// Interval bounds of a value, elementwise.
+#[derive(Clone, Debug)]
+struct Bounds {
+    lo: Vec<f64>,
+    hi: Vec<f64>,
+}
+
+/// Interval bounds of every value of the network over a box (index 0: the input; `k`: the
+/// output of layer `k − 1`). Those of a box hold on every box inside it.
+#[derive(Clone, Debug)]
+pub struct Enclosure(Vec<Bounds>);
+
+impl Bounds {
+    /// Intersects with other bounds of the same value (a NaN end is replaced).
+    fn intersect(&mut self, o: &Bounds) {
+        for (a, b) in self.lo.iter_mut().zip(&o.lo) {
+            if a.is_nan() || *a < *b {
+                *a = *b;
+            }
+        }
+        for (a, b) in self.hi.iter_mut().zip(&o.hi) {
+            if a.is_nan() || *a > *b {
+                *a = *b;
+            }
+        }
+    }
+
+    /// The largest magnitude of each scalar.
+    fn magnitude(&self) -> Array1<f64> {
+        self.lo
+            .iter()
+            .zip(&self.hi)
+            .map(|(l, h)| l.abs().max(h.abs()))
+            .collect()
+    }
+}
+
+/// One layer of the checker's network.
+enum Layer {
+    /// `y = W x + b`.
+    Linear {
+        w: Array2<f64>,
+        b: Array1<f64>,
+    },
+    Relu,
+    /// Elementwise `y = x + c`.
+    Add(Vec<f64>),
+    /// Elementwise `y = x · [sl, sh]` (an enclosure of the real factor, never straddling 0).
+    Scale(Vec<(f64, f64)>),
+}
+
+/// The network as the checker sees it.
+pub struct Net {
+    layers: Vec<Layer>,
+    pub inputs: usize,
+    pub outputs: usize,
+}
+
+fn broadcast(c: &ArrayD<f64>, shape: &[usize], node: &str) -> Result<Vec<f64>> {
+    let b = c.broadcast(IxDyn(shape)).ok_or_else(|| {
+        Error::Invalid(format!(
+            "node `{node}`: a constant does not broadcast to its value"
+        ))
+    })?;
+    Ok(b.iter().copied().collect())
+}
+
+impl Net {
+    /// The chain of layers of `graph`, or an error naming the first node it cannot take.
+    pub fn new(graph: &Graph) -> Result<Net> {
+        if graph.inputs.len() != 1 || graph.outputs.len() != 1 {
+            return Err(Error::Invalid(
+                "check-cert needs a model with one input and one output".into(),
+            ));
+        }
+        let mut cur = graph.inputs[0];
+        let mut layers = Vec::new();
+        for node in &graph.nodes {
+            let name = &node.name;
+            if node.inputs.len() != 1 || node.inputs[0] != cur {
+                return Err(Error::Invalid(format!(
+                    "check-cert supports chains of layers; node `{name}` ({}) does not read \
+                     the previous node's output",
+                    node.op.kind()
+                )));
+            }
+            let shape = &graph.value(node.output).shape;
+            let size = graph.value(node.output).size();
+            let insize = graph.value(cur).size();
+            match &node.op {
+                Op::Linear { weight, bias } => {
+                    if weight.ncols() != insize || weight.nrows() != size {
+                        return Err(Error::Invalid(format!(
+                            "check-cert supports Linear layers on one sample; node `{name}` \
+                             is {}x{} on a value of {insize} scalars",
+                            weight.nrows(),
+                            weight.ncols()
+                        )));
+                    }
+                    layers.push(Layer::Linear {
+                        w: weight.clone(),
+                        b: bias.clone().unwrap_or_else(|| Array1::zeros(size)),
+                    });
+                }
+                Op::Relu => layers.push(Layer::Relu),
+                Op::Reshape { .. } => {}
+                Op::AddConst(c) => layers.push(Layer::Add(broadcast(c, shape, name)?)),
+                Op::MulConst(c) => layers.push(Layer::Scale(
+                    broadcast(c, shape, name)?
+                        .into_iter()
+                        .map(|v| (v, v))
+                        .collect(),
+                )),
+                Op::DivConst(c) => {
+                    let mut s = Vec::with_capacity(size);
+                    for v in broadcast(c, shape, name)? {
+                        if !(v != 0.0 && v.is_finite()) {
+                            return Err(Error::Invalid(format!("node `{name}` divides by {v}")));
+                        }
+                        let r = 1.0 / v;
+                        s.push((down(r), up(r)));
+                    }
+                    layers.push(Layer::Scale(s));
+                }
+                other => {
+                    return Err(Error::Invalid(format!(
+                        "check-cert supports Linear, Relu, Reshape, AddConst, MulConst and \
+                         DivConst layers; node `{name}` is {}",
+                        other.kind()
+                    )))
+                }
+            }
+            if size != insize && !matches!(node.op, Op::Linear { .. }) {
+                return Err(Error::Invalid(format!(
+                    "node `{name}` changes the number of scalars"
+                )));
+            }
+            cur = node.output;
+        }
+        if graph.outputs[0] != cur {
+            return Err(Error::Invalid(
+                "check-cert needs the model's output to be the last node's".into(),
+            ));
+        }
+        Ok(Net {
+            layers,
+            inputs: graph.input_size(),
+            outputs: graph.output_size(),
+        })
+    }
+
+    /// Interval bounds of every value (index 0: the input; `k`: after layer `k − 1`), with
+    /// the pre-activation bounds of every ReLU tightened by backward passes.
+    pub fn bounds(&self, lo: &[f64], hi: &[f64], inherited: Option<&Enclosure>) -> Enclosure {
+        let mut vals = vec![Bounds {
+            lo: lo.to_vec(),
+            hi: hi.to_vec(),
+        }];
+        for (k, layer) in self.layers.iter().enumerate() {
+            let x = &vals[k];
+            let mut next = match layer {
+                Layer::Linear { w, b } => {
+                    let (mut l, mut h) = (Vec::with_capacity(w.nrows()), Vec::new());
+                    for (row, &bias) in w.rows().into_iter().zip(b) {
+                        let (mut sl, mut sh) = (bias, bias);
+                        for ((&wv, &xl), &xh) in row.iter().zip(&x.lo).zip(&x.hi) {
+                            let (p, q) = imul(wv, wv, xl, xh);
+                            sl = down(sl + p);
+                            sh = up(sh + q);
+                        }
+                        l.push(sl);
+                        h.push(sh);
+                    }
+                    Bounds { lo: l, hi: h }
+                }
+                Layer::Relu => Bounds {
+                    lo: x.lo.iter().map(|v| v.max(0.0)).collect(),
+                    hi: x.hi.iter().map(|v| v.max(0.0)).collect(),
+                },
+                Layer::Add(c) => Bounds {
+                    lo: x.lo.iter().zip(c).map(|(v, c)| down(v + c)).collect(),
+                    hi: x.hi.iter().zip(c).map(|(v, c)| up(v + c)).collect(),
+                },
+                Layer::Scale(s) => {
+                    let p: Vec<(f64, f64)> = (0..s.len())
+                        .map(|j| imul(x.lo[j], x.hi[j], s[j].0, s[j].1))
+                        .collect();
+                    Bounds {
+                        lo: p.iter().map(|q| q.0).collect(),
+                        hi: p.iter().map(|q| q.1).collect(),
+                    }
+                }
+            };
+            // Bounds over a box containing this one hold here too.
+            if let Some(e) = inherited {
+                next.intersect(&e.0[k + 1]);
+            }
+            // A linear layer feeding a ReLU: its unstable neurons again, backward.
+            if matches!(layer, Layer::Linear { .. })
+                && matches!(self.layers.get(k + 1), Some(Layer::Relu))
+            {
+                let unstable: Vec<usize> = (0..next.lo.len())
+                    .filter(|&j| next.lo[j] < 0.0 && next.hi[j] > 0.0)
+                    .collect();
+                if !unstable.is_empty() {
+                    let n = next.lo.len();
+                    let m = unstable.len();
+                    let mut rows = Array2::zeros((2 * m, n));
+                    for (r, &j) in unstable.iter().enumerate() {
+                        rows[[r, j]] = 1.0;
+                        rows[[m + r, j]] = -1.0;
+                    }
+                    let (b, _) = self.backward(&vals, k + 1, rows);
+                    for (r, &j) in unstable.iter().enumerate() {
+                        if b[r] > next.lo[j] {
+                            next.lo[j] = b[r];
+                        }
+                        if -b[m + r] < next.hi[j] {
+                            next.hi[j] = -b[m + r];
+                        }
+                    }
+                }
+            }
+            vals.push(next);
+        }
+        Enclosure(vals)
+    }
+
+    /// Lower bounds of `rows · v_end` over the box, where `v_end = vals[end]`, from the
+    /// bounds `vals[..end]`, and each row's input coefficients (module docs).
+    fn backward(&self, vals: &[Bounds], end: usize, rows: Array2<f64>) -> (Vec<f64>, Array2<f64>) {
+        let m = rows.nrows();
+        let mut lam = rows;
+        let mut acc = vec![0.0f64; m];
+        for k in (0..end).rev() {
+            let below = &vals[k];
+            match &self.layers[k] {
+                Layer::Linear { w, b } => {
+                    // Λ·b, rigorously from below.
+                    let n_out = w.nrows();
+                    let lb = lam.dot(b);
+                    let lab = lam.mapv(f64::abs).dot(&b.mapv(f64::abs));
+                    let (g, e) = (gamma2(n_out), eta(n_out));
+                    for i in 0..m {
+                        acc[i] = down(acc[i] + down(lb[i] - up(up(g * lab[i]) + e)));
+                    }
+                    // Λ' = fl(ΛW); its error times the magnitude of h.
+                    let next = lam.dot(w);
+                    let abs = lam.mapv(f64::abs).dot(&w.mapv(f64::abs));
+                    let mag = below.magnitude();
+                    let err = abs.dot(&mag);
+                    for i in 0..m {
+                        let t = up(up(g * err[i]) + up(e * mag.sum()));
+                        // The product `abs · mag` itself, rounded: enlarged the same way.
+                        let t = up(t + up(gamma2(mag.len()) * t) + eta(mag.len()));
+                        acc[i] = down(acc[i] - t);
+                    }
+                    lam = next;
+                }
+                Layer::Relu => {
+                    let (l, u) = (&below.lo, &below.hi);
+                    for i in 0..m {
+                        for j in 0..l.len() {
+                            let lv = lam[[i, j]];
+                            if lv == 0.0 || l[j] >= 0.0 {
+                                continue;
+                            }
+                            if u[j] <= 0.0 {
+                                lam[[i, j]] = 0.0;
+                            } else if lv > 0.0 {
+                                if u[j] < -l[j] {
+                                    lam[[i, j]] = 0.0;
+                                }
+                            } else {
+                                // λ·relu(z) ≥ λ·s·(z − l), λ < 0, s ≥ u/(u − l).
+                                let s = up(u[j] / down(u[j] - l[j]));
+                                let (p, q) = imul(lv, lv, s, s);
+                                let pick = lv * s;
+                                // (λs − pick)·z ≥ −(q − p)·|z|max; −λ s l ≥ p·(−l).
+                                let zmax = l[j].abs().max(u[j].abs());
+                                let err = up(up(q - p) * zmax);
+                                let konst = down(p * -l[j]);
+                                acc[i] = down(down(acc[i] + konst) - err);
+                                lam[[i, j]] = pick;
+                            }
+                        }
+                    }
+                }
+                Layer::Add(c) => {
+                    for i in 0..m {
+                        let mut s = acc[i];
+                        for (j, &cv) in c.iter().enumerate() {
+                            let (p, _) = imul(lam[[i, j]], lam[[i, j]], cv, cv);
+                            s = down(s + p);
+                        }
+                        acc[i] = s;
+                    }
+                }
+                Layer::Scale(sc) => {
+                    let mag = below.magnitude();
+                    for i in 0..m {
+                        for (j, &(sl, sh)) in sc.iter().enumerate() {
+                            let lv = lam[[i, j]];
+                            let (p, q) = imul(lv, lv, sl, sh);
+                            acc[i] = down(acc[i] - up(up(q - p) * mag[j]));
+                            lam[[i, j]] = p;
+                        }
+                    }
+                }
+            }
+        }
+        let x = &vals[0];
+        for i in 0..m {
+            let mut s = acc[i];
+            for j in 0..x.lo.len() {
+                let a = lam[[i, j]];
+                let t = if a >= 0.0 {
+                    down(a * x.lo[j])
+                } else {
+                    down(a * x.hi[j])
+                };
+                s = down(s + t);
+            }
+            acc[i] = s;
+        }
+        (acc, lam)
+    }
+
+    /// For every row `c` of `rows` (over the outputs), a lower bound of `c·N(x)` over the box
+    /// `[lo, hi]` and the input coefficients of the linear bound behind it.
+    pub fn lower_rows(&self, lo: &[f64], hi: &[f64], rows: Array2<f64>) -> (Vec<f64>, Array2<f64>) {
+        let e = self.bounds(lo, hi, None);
+        self.lower_rows_in(&e, rows)
+    }
+
+    /// [`Net::lower_rows`] from the enclosure of the box computed by [`Net::bounds`].
+    pub fn lower_rows_in(&self, e: &Enclosure, rows: Array2<f64>) -> (Vec<f64>, Array2<f64>) {
+        self.backward(&e.0, self.layers.len(), rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounding_steps_are_strict() {
+        assert!(up(1.0) > 1.0 && down(1.0) < 1.0);
+        assert!(up(0.0) > 0.0 && down(0.0) < 0.0);
+        assert_eq!(up(f64::INFINITY), f64::INFINITY);
+    }
+
+    #[test]
+    fn bounds_enclose_a_tiny_relu_net() {
+        // y = relu(x0 - x1) - relu(x1) + 0.5, on [-1, 1]^2.
+        let mut g = Graph::new();
+        let x = g.add_input("x", vec![1, 2]);
+        let w1 = ndarray::arr2(&[[1.0, -1.0], [0.0, 1.0]]);
+        let lin = |weight, bias| Op::Linear { weight, bias };
+        let h = g.add_node("l1", lin(w1, None), vec![x], "h").unwrap();
+        let r = g.add_node("r", Op::Relu, vec![h], "r").unwrap();
+        let w2 = ndarray::arr2(&[[1.0, -1.0]]);
+        let b2 = Some(ndarray::arr1(&[0.5]));
+        let y = g.add_node("l2", lin(w2, b2), vec![r], "y").unwrap();
+        g.add_output(y);
+        let net = Net::new(&g).unwrap();
+        let (lo, hi) = ([-1.0, -1.0], [1.0, 1.0]);
+        let (b, _) = net.lower_rows(&lo, &hi, ndarray::arr2(&[[1.0], [-1.0]]));
+        for i in 0..=20 {
+            for j in 0..=20 {
+                let (a, c) = (-1.0 + 0.1 * i as f64, -1.0 + 0.1 * j as f64);
+                let v = (a - c).max(0.0) - c.max(0.0) + 0.5;
+                assert!(b[0] <= v && v <= -b[1], "{v} not in [{}, {}]", b[0], -b[1]);
+            }
+        }
+        // The true range is [-0.5, 2.5]; the relaxation is not absurdly loose.
+        assert!(b[0] > -3.0 && -b[1] < 6.0, "{b:?}");
+    }
+
+    /// A random chain `Linear (ReLU Linear)*` with an AddConst and a DivConst in front.
+    fn random_mlp(rng: &mut rand::rngs::StdRng, widths: &[usize]) -> Graph {
+        use rand::Rng;
+        let mut g = Graph::new();
+        let mut v = g.add_input("x", vec![1, widths[0]]);
+        let c = ndarray::Array1::from_shape_fn(widths[0], |_| rng.random_range(-1.0..1.0));
+        v = g
+            .add_node("add", Op::AddConst(c.into_dyn()), vec![v], "a")
+            .unwrap();
+        let c = ndarray::Array1::from_shape_fn(widths[0], |_| rng.random_range(0.5..3.0));
+        v = g
+            .add_node("div", Op::DivConst(c.into_dyn()), vec![v], "d")
+            .unwrap();
+        for (k, w) in widths.windows(2).enumerate() {
+            if k > 0 {
+                v = g
+                    .add_node(format!("r{k}"), Op::Relu, vec![v], format!("r{k}"))
+                    .unwrap();
+            }
+            let weight = Array2::from_shape_fn((w[1], w[0]), |_| rng.random_range(-1.0..1.0));
+            let bias = Some(Array1::from_shape_fn(w[1], |_| rng.random_range(-0.5..0.5)));
+            let op = Op::Linear { weight, bias };
+            v = g
+                .add_node(format!("l{k}"), op, vec![v], format!("l{k}"))
+                .unwrap();
+        }
+        g.add_output(v);
+        g
+    }
+
+    #[test]
+    fn bounds_contain_sampled_outputs_of_random_networks() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for case in 0..40 {
+            let g = random_mlp(&mut rng, &[3, 8, 8, 8, 2]);
+            let net = Net::new(&g).unwrap();
+            let lo: Vec<f64> = (0..3).map(|_| rng.random_range(-1.0..0.5)).collect();
+            let hi: Vec<f64> = lo.iter().map(|l| l + rng.random_range(0.0..0.8)).collect();
+            let rows = ndarray::arr2(&[[1.0, 0.0], [-1.0, 0.0], [1.0, -1.0], [0.0, -1.0]]);
+            let e = net.bounds(&lo, &hi, None);
+            let (b, _) = net.lower_rows_in(&e, rows.clone());
+            // A sub-box with the enclosure inherited is at least as tight and still sound.
+            let mid: Vec<f64> = lo.iter().zip(&hi).map(|(l, h)| l + 0.5 * (h - l)).collect();
+            let ec = net.bounds(&lo, &mid, Some(&e));
+            let (bc, _) = net.lower_rows_in(&ec, rows.clone());
+            let x = Array2::from_shape_fn((400, 3), |(_, i)| {
+                if rng.random_bool(0.2) {
+                    if rng.random_bool(0.5) {
+                        lo[i]
+                    } else {
+                        hi[i]
+                    }
+                } else {
+                    rng.random_range(lo[i]..=hi[i])
+                }
+            });
+            let y = crate::eval::forward_f64(&g, x.view()).unwrap();
+            for (r, yr) in y.rows().into_iter().enumerate() {
+                let inside_half = (0..3).all(|i| x[[r, i]] <= mid[i]);
+                for (k, row) in rows.rows().into_iter().enumerate() {
+                    let v: f64 = row.iter().zip(yr.iter()).map(|(c, y)| c * y).sum();
+                    let slack = 1e-9 * (1.0 + v.abs());
+                    assert!(b[k] <= v + slack, "case {case} row {k}: {} > {v}", b[k]);
+                    if inside_half {
+                        assert!(
+                            bc[k] <= v + slack,
+                            "case {case} half row {k}: {} > {v}",
+                            bc[k]
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
