@@ -37,7 +37,7 @@ pub fn run(args: &CheckCertArgs) -> Result<ExitStatus> {
         ProgressBar::hidden()
     };
     let tick = |n: usize| {
-        if n % 64 == 0 {
+        if n.is_multiple_of(64) {
             bar.set_position(n as u64);
         }
     };
