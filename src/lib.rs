@@ -13,6 +13,9 @@
 //! - [`cert`]: certificates of `holds` verdicts and their independent checker
 //!   (`beacons check-cert`).
 //! - [`stress`]: synthetic cohorts, perturbations and property tests with shrinking.
+//! - [`gate`]: release policies: every property and scenario checked, one decision.
+//! - [`report`]: the gate's versioned report and its renderings (JSON, Markdown, HTML, JUnit,
+//!   SARIF).
 //! - [`cli`]: the `beacons` command line.
 //! - [`error`]: the error type; every input error says where it comes from.
 
@@ -23,7 +26,9 @@ pub mod engine;
 pub mod errbound;
 pub mod error;
 pub mod eval;
+pub mod gate;
 pub mod ir;
+pub mod report;
 pub mod spec;
 pub mod stress;
 pub mod tensor;

@@ -39,6 +39,46 @@ pub enum Command {
     /// Check the certificate of a `holds` verdict (written by `verify --certificate`) with
     /// an independent checker: exit 0 accepted, 1 rejected, 2 input error.
     CheckCert(CheckCertArgs),
+    /// The release gate: run every property and stress scenario of a policy, write the
+    /// reports, exit 0 release allowed, 1 blocked, 3 inconclusive, 2 input error.
+    Gate(GateArgs),
+    /// Re-render a gate's report.json as HTML, Markdown, JUnit XML, SARIF or JSON.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GateArgs {
+    /// The release policy (TOML; see specs/policies/).
+    #[arg(long)]
+    pub policy: PathBuf,
+    /// The report folder (default: reports/<model>-<first 12 hex digits of its SHA-256>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print the report JSON on stdout instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The formats `beacons report` renders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Html,
+    Md,
+    Junit,
+    Sarif,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A report.json written by `beacons gate`.
+    pub report: PathBuf,
+    /// What to render.
+    #[arg(long, value_enum)]
+    pub format: ReportFormat,
+    /// Write here instead of stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

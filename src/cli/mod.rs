@@ -33,6 +33,8 @@ pub fn main() -> i32 {
         Command::Stress(a) => commands::stress::run(&a),
         Command::Synth(a) => commands::synth::run(&a),
         Command::CheckCert(a) => commands::check_cert::run(&a),
+        Command::Gate(a) => commands::gate::run(&a),
+        Command::Report(a) => commands::report::run(&a),
     };
     match outcome {
         Ok(status) => status.code(),

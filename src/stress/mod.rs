@@ -20,6 +20,6 @@ pub mod results;
 pub mod runner;
 pub mod scenario;
 pub mod search;
-mod toml_span;
+pub(crate) mod toml_span;
 
 pub use cohort::{Cohort, Layout};

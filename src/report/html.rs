@@ -1,0 +1,312 @@
+//! `report.html`: one self-contained file (inline CSS and SVG, no scripts, nothing fetched) a
+//! reviewer can open offline: the decision, the model's identity, the tool and machine, the
+//! methods and what each establishes, every property with its evidence, every stress scenario
+//! with pass-rate-versus-severity plots and replay commands, the limitations, and the command
+//! that reproduces the run.
+
+use super::{esc, num, Outcome, Report, LIMITATIONS, METHODS};
+use crate::stress::results::Curve;
+
+const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;color:#1d2733;background:#f5f7fa}
+main{max-width:1080px;margin:0 auto;padding:24px}
+h1{margin:0 0 4px 0;font-size:26px}h2{margin-top:32px;border-bottom:2px solid #d8dee6;padding-bottom:4px}
+.banner{padding:18px 24px;border-radius:8px;color:#fff;margin-bottom:20px}
+.allowed{background:#1e7d44}.blocked{background:#b3261e}.inconclusive{background:#a36a00}
+.banner p{margin:6px 0 0 0}
+table{border-collapse:collapse;width:100%;background:#fff;margin:8px 0 16px 0;font-size:14px}
+th,td{border:1px solid #d8dee6;padding:6px 8px;text-align:left;vertical-align:top}
+th{background:#eef2f6}
+code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12.5px;word-break:break-all}
+.holds,.pass{color:#1e7d44;font-weight:600}.violated,.fail{color:#b3261e;font-weight:600}
+.unknown,.timeout{color:#a36a00;font-weight:600}
+.plots{display:flex;flex-wrap:wrap;gap:12px}.plot{background:#fff;border:1px solid #d8dee6;border-radius:6px;padding:6px}
+.muted{color:#5b6877;font-size:13px}";
+
+/// Colours of the plotted properties (colour-blind-safe palette).
+const COLOURS: &[&str] = &[
+    "#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000",
+];
+
+/// An inline SVG: pass rate (0–1) versus severity for every property under one perturbation.
+fn plot(perturbation: &str, kind: &str, curves: &[&Curve]) -> String {
+    let (w, h) = (480.0, 260.0);
+    let (l, r, t, b) = (52.0, 150.0, 28.0, 42.0);
+    let (pw, ph) = (w - l - r, h - t - b);
+    let smax = curves
+        .iter()
+        .flat_map(|c| c.severity.iter().copied())
+        .fold(0.0f64, f64::max)
+        .max(1e-12);
+    let x = |s: f64| l + pw * s / smax;
+    let y = |p: f64| t + ph * (1.0 - p);
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"pass rate versus severity of {p}\">\n<text x=\"{l}\" y=\"18\" font-size=\"13\" font-weight=\"600\">{p} ({k})</text>\n",
+        p = esc(perturbation),
+        k = esc(kind)
+    );
+    for i in 0..=4 {
+        let v = i as f64 / 4.0;
+        svg += &format!(
+            "<line x1=\"{l}\" x2=\"{:.1}\" y1=\"{yv:.1}\" y2=\"{yv:.1}\" stroke=\"#e3e8ee\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"end\">{v:.2}</text>\n",
+            l + pw,
+            l - 6.0,
+            y(v) + 4.0,
+            yv = y(v)
+        );
+        let s = smax * v;
+        svg += &format!(
+            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"middle\">{}</text>\n",
+            x(s),
+            t + ph + 16.0,
+            num((s * 1000.0).round() / 1000.0)
+        );
+    }
+    svg += &format!(
+        "<rect x=\"{l}\" y=\"{t}\" width=\"{pw}\" height=\"{ph}\" fill=\"none\" stroke=\"#8796a8\"/>\n<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\" text-anchor=\"middle\">severity</text>\n<text x=\"14\" y=\"{:.1}\" font-size=\"12\" text-anchor=\"middle\" transform=\"rotate(-90 14 {:.1})\">pass rate</text>\n",
+        l + pw / 2.0,
+        h - 6.0,
+        t + ph / 2.0,
+        t + ph / 2.0
+    );
+    for (i, c) in curves.iter().enumerate() {
+        let colour = COLOURS[i % COLOURS.len()];
+        let pts: Vec<String> = c
+            .severity
+            .iter()
+            .zip(&c.pass_rate)
+            .map(|(&s, &p)| format!("{:.1},{:.1}", x(s), y(p)))
+            .collect();
+        svg += &format!(
+            "<polyline points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"/>\n",
+            pts.join(" ")
+        );
+        for pt in &pts {
+            let (px, py) = pt.split_once(',').unwrap_or(("0", "0"));
+            svg += &format!("<circle cx=\"{px}\" cy=\"{py}\" r=\"2.5\" fill=\"{colour}\"/>\n");
+        }
+        let ly = t + 12.0 + 16.0 * i as f64;
+        svg += &format!(
+            "<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{ly:.1}\" y2=\"{ly:.1}\" stroke=\"{colour}\" stroke-width=\"3\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\">{}</text>\n",
+            l + pw + 10.0,
+            l + pw + 28.0,
+            l + pw + 32.0,
+            ly + 4.0,
+            esc(&c.property)
+        );
+    }
+    svg + "</svg>"
+}
+
+fn verdict_class(v: &str) -> &'static str {
+    match v {
+        "holds" => "holds",
+        "violated" => "violated",
+        "timeout" => "timeout",
+        _ => "unknown",
+    }
+}
+
+pub fn render(r: &Report) -> String {
+    let class = match r.decision.outcome {
+        Outcome::ReleaseAllowed => "allowed",
+        Outcome::Blocked => "blocked",
+        Outcome::Inconclusive => "inconclusive",
+    };
+    let mut s = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>beacons report: {} — {}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n",
+        esc(&r.policy_name),
+        r.decision.outcome.title()
+    );
+    s += &format!(
+        "<div class=\"banner {class}\"><h1>{}</h1><p>Policy <b>{}</b> on model <code style=\"color:#fff\">{}</code> — exit code {}</p>",
+        r.decision.outcome.title(),
+        esc(&r.policy_name),
+        esc(&r.model.file.path),
+        r.decision.exit_code
+    );
+    for reason in &r.decision.reasons {
+        s += &format!("<p>• {}</p>", esc(reason));
+    }
+    s += "</div>\n";
+    if !r.policy_description.is_empty() {
+        s += &format!("<p>{}</p>\n", esc(&r.policy_description));
+    }
+
+    s += "<h2>Identity</h2>\n<table>\n";
+    let rows = [
+        (
+            "Model",
+            format!(
+                "<code>{}</code> ({})",
+                esc(&r.model.file.path),
+                esc(&r.model.format)
+            ),
+        ),
+        (
+            "Model SHA-256",
+            format!("<code>{}</code>", r.model.file.sha256),
+        ),
+        ("Inputs", esc(&r.model.inputs.join("; "))),
+        ("Outputs", esc(&r.model.outputs.join("; "))),
+        (
+            "Policy",
+            format!(
+                "<code>{}</code> (SHA-256 <code>{}</code>)",
+                esc(&r.policy.path),
+                r.policy.sha256
+            ),
+        ),
+        (
+            "Tool",
+            format!(
+                "{} {} (commit <code>{}</code>)",
+                esc(&r.tool.name),
+                esc(&r.tool.version),
+                esc(&r.tool.commit)
+            ),
+        ),
+        (
+            "Machine",
+            format!(
+                "{}, {} cores, {}; GPU: {}",
+                esc(&r.machine.cpu),
+                r.machine.cores,
+                esc(&r.machine.os),
+                esc(&r.machine.gpu)
+            ),
+        ),
+        (
+            "Run",
+            format!("{} UTC, {:.1} s", esc(&r.generated_at), r.duration_seconds),
+        ),
+    ];
+    for (k, v) in rows {
+        s += &format!("<tr><th>{k}</th><td>{v}</td></tr>\n");
+    }
+    s += "</table>\n<h2>Methods and what they establish</h2>\n<table>\n";
+    for (m, what) in METHODS {
+        s += &format!("<tr><th>{}</th><td>{}</td></tr>\n", esc(m), esc(what));
+    }
+    s += "</table>\n";
+
+    if !r.properties.is_empty() {
+        s += "<h2>Formal properties</h2>\n<table>\n<tr><th>property</th><th>specification (SHA-256)</th><th>verdict</th><th>time</th><th>evidence</th></tr>\n";
+        for p in &r.properties {
+            let evidence = if let Some(c) = &p.certificate {
+                format!(
+                    "certificate <code>{}</code>: {}; re-check with <code>beacons check-cert {} {} {}</code>",
+                    esc(c),
+                    esc(&p.certificate_check),
+                    esc(&r.model.file.path),
+                    esc(&p.spec.path),
+                    esc(c)
+                )
+            } else if let Some(ce) = &p.counterexample {
+                let x: Vec<String> = ce.input.iter().map(|v| num(*v)).collect();
+                let y: Vec<String> = ce.output.iter().map(|v| num(*v)).collect();
+                format!(
+                    "counterexample (input box {}):<br>X = [{}]<br>Y = [{}]",
+                    ce.region,
+                    esc(&x.join(", ")),
+                    esc(&y.join(", "))
+                )
+            } else {
+                esc(&p.reason)
+            };
+            s += &format!(
+                "<tr><td>{}</td><td><code>{}</code><br><span class=\"muted\">{}</span></td><td class=\"{}\">{}</td><td>{:.2} s (budget {} s)</td><td>{evidence}</td></tr>\n",
+                esc(&p.name),
+                esc(&p.spec.path),
+                &p.spec.sha256[..16.min(p.spec.sha256.len())],
+                verdict_class(&p.verdict),
+                esc(&p.verdict),
+                p.seconds,
+                num(p.timeout_seconds)
+            );
+        }
+        s += "</table>\n";
+    }
+
+    for sc in &r.scenarios {
+        let res = &sc.results;
+        s += &format!(
+            "<h2>Stress scenario {} — <span class=\"{}\">{}</span></h2>\n<p class=\"muted\"><code>{}</code> (SHA-256 {}); {} samples from the <code>{}</code> generator, seed {}; {:.1} s. Tested, not proven.</p>\n",
+            esc(&res.scenario),
+            if res.passed { "pass" } else { "fail" },
+            if res.passed { "pass" } else { "FAIL" },
+            esc(&sc.file.path),
+            &sc.file.sha256[..16.min(sc.file.sha256.len())],
+            res.samples,
+            esc(&res.generator),
+            res.seed,
+            sc.seconds
+        );
+        s += "<table>\n<tr><th>property</th><th>clean cohort</th><th>result</th><th>smallest failure and replay</th></tr>\n";
+        for p in &res.properties {
+            let clean = res
+                .baseline
+                .iter()
+                .find(|b| b.property == p.name)
+                .map_or("".into(), |b| {
+                    format!(
+                        "{} ({})",
+                        num(b.metric),
+                        if b.pass { "pass" } else { "fail" }
+                    )
+                });
+            let fails: Vec<String> = p
+                .failures
+                .iter()
+                .map(|f| {
+                    format!(
+                        "under <b>{}</b> from severity {} on {} sample(s) (metric {})<br><code>{}</code>",
+                        esc(&f.perturbation),
+                        num(f.severity),
+                        f.samples.len(),
+                        num(f.metric),
+                        esc(&f.replay)
+                    )
+                })
+                .collect();
+            s += &format!(
+                "<tr><td>{} <span class=\"muted\">({})</span></td><td>{}</td><td class=\"{}\">{}</td><td>{}</td></tr>\n",
+                esc(&p.name),
+                esc(&p.kind),
+                clean,
+                if p.passed { "pass" } else { "fail" },
+                if p.passed { "pass" } else { "FAIL" },
+                fails.join("<br>")
+            );
+        }
+        s += "</table>\n<div class=\"plots\">\n";
+        let mut seen: Vec<&str> = Vec::new();
+        for c in &res.curves {
+            if seen.contains(&c.perturbation.as_str()) {
+                continue;
+            }
+            seen.push(&c.perturbation);
+            let group: Vec<&Curve> = res
+                .curves
+                .iter()
+                .filter(|d| d.perturbation == c.perturbation)
+                .collect();
+            s += &format!(
+                "<div class=\"plot\">{}</div>\n",
+                plot(&c.perturbation, &c.perturbation_kind, &group)
+            );
+        }
+        s += "</div>\n";
+    }
+
+    s += "<h2>Limitations</h2>\n<ul>\n";
+    for l in LIMITATIONS {
+        s += &format!("<li>{}</li>\n", esc(l));
+    }
+    s += &format!(
+        "</ul>\n<h2>Reproduce</h2>\n<p><code>{}</code></p>\n<p class=\"muted\">Report schema version {}; written by beacons {}.</p>\n</main>\n</body>\n</html>\n",
+        esc(&r.reproduce),
+        r.schema_version,
+        esc(&r.tool.version)
+    );
+    s
+}
