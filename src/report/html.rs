@@ -29,8 +29,8 @@ const COLOURS: &[&str] = &[
 
 /// An inline SVG: pass rate (0–1) versus severity for every property under one perturbation.
 fn plot(perturbation: &str, kind: &str, curves: &[&Curve]) -> String {
-    let (w, h) = (480.0, 260.0);
-    let (l, r, t, b) = (52.0, 150.0, 28.0, 42.0);
+    let (w, h) = (520.0, 260.0);
+    let (l, r, t, b) = (52.0, 190.0, 28.0, 42.0);
     let (pw, ph) = (w - l - r, h - t - b);
     let smax = curves
         .iter()
@@ -193,13 +193,20 @@ pub fn render(r: &Report) -> String {
         s += "<h2>Formal properties</h2>\n<table>\n<tr><th>property</th><th>specification (SHA-256)</th><th>verdict</th><th>time</th><th>evidence</th></tr>\n";
         for p in &r.properties {
             let evidence = if let Some(c) = &p.certificate {
+                let again = if p.certificate_check.starts_with("accepted") {
+                    format!(
+                        "; re-check with <code>beacons check-cert {} {} {}</code>",
+                        esc(&r.model.file.path),
+                        esc(&p.spec.path),
+                        esc(c)
+                    )
+                } else {
+                    String::new()
+                };
                 format!(
-                    "certificate <code>{}</code>: {}; re-check with <code>beacons check-cert {} {} {}</code>",
+                    "certificate <code>{}</code>: {}{again}",
                     esc(c),
-                    esc(&p.certificate_check),
-                    esc(&r.model.file.path),
-                    esc(&p.spec.path),
-                    esc(c)
+                    esc(&p.certificate_check)
                 )
             } else if let Some(ce) = &p.counterexample {
                 let x: Vec<String> = ce.input.iter().map(|v| num(*v)).collect();

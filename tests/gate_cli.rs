@@ -1,0 +1,344 @@
+//! `beacons gate` and `beacons report` on the command line: the four exit codes, the files
+//! written, re-rendering byte for byte, the JUnit and SARIF structure, snapshots of report.md
+//! and report.json (times, durations, commit and machine redacted), and the HTML report in
+//! headless Chromium when it is installed.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+fn beacons(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_beacons"))
+        .args(args)
+        .current_dir(ROOT)
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn abs(rel: &str) -> String {
+    format!("{ROOT}/{rel}")
+}
+
+/// A policy in `dir` over the shipped dose–response model with the given property files
+/// (name, VNN-LIB text, timeout) and extra TOML.
+fn policy(dir: &Path, props: &[(&str, &str, f64)], extra: &str) -> PathBuf {
+    let mut s = format!(
+        "name = \"test\"\nmodel = \"{}\"\n",
+        abs("models/dose_response.onnx")
+    );
+    for (name, text, timeout) in props {
+        let f = dir.join(format!("{name}.vnnlib"));
+        std::fs::write(&f, text).unwrap();
+        s += &format!(
+            "\n[[properties]]\nname = \"{name}\"\nvnnlib = \"{}\"\ntimeout = {timeout}\n",
+            f.display()
+        );
+    }
+    s += extra;
+    let p = dir.join("policy.toml");
+    std::fs::write(&p, s).unwrap();
+    p
+}
+
+/// A property over 150–200 mg given 1–4 h earlier: the unsafe set is `Y_0 <= bound`.
+fn high_dose(bound: f64) -> String {
+    format!(
+        "(declare-const X_0 Real)\n(declare-const X_1 Real)\n(declare-const Y_0 Real)\n\
+         (assert (>= X_0 150.0))\n(assert (<= X_0 200.0))\n(assert (>= X_1 1.0))\n\
+         (assert (<= X_1 4.0))\n(assert (<= Y_0 {bound}))\n"
+    )
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// Replaces the values of run-dependent JSON keys with "[redacted]".
+fn redact(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                if matches!(
+                    k.as_str(),
+                    "generated_at"
+                        | "duration_seconds"
+                        | "seconds"
+                        | "domains"
+                        | "commit"
+                        | "machine"
+                        | "reproduce"
+                ) {
+                    *x = serde_json::Value::String("[redacted]".into());
+                } else {
+                    redact(x);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(redact),
+        _ => {}
+    }
+}
+
+#[test]
+fn shipped_policy_allows_release_and_reports_render_identically() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("reports");
+    let (code, stdout, stderr) = beacons(&[
+        "gate",
+        "--policy",
+        "specs/policies/dose_response.toml",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.starts_with("RELEASE ALLOWED"), "{stdout}");
+    assert!(
+        stderr.contains("[3/3] scenario dose_response_release: pass"),
+        "{stderr}"
+    );
+    for f in [
+        "report.json",
+        "report.md",
+        "report.html",
+        "junit.xml",
+        "report.sarif",
+    ] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+    for c in ["effect_in_range", "high_dose_efficacy"] {
+        assert!(dir.join(format!("certificates/{c}.json")).is_file());
+    }
+    // `beacons report` re-renders every file byte for byte from the JSON.
+    let json = dir.join("report.json");
+    for (format, file) in [
+        ("md", "report.md"),
+        ("html", "report.html"),
+        ("junit", "junit.xml"),
+        ("sarif", "report.sarif"),
+        ("json", "report.json"),
+    ] {
+        let (code, text, err) = beacons(&["report", json.to_str().unwrap(), "--format", format]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(text, read(&dir.join(file)), "{format} differs from {file}");
+    }
+    // JUnit: 2 properties + 5 scenario properties, no failures.
+    let junit = read(&dir.join("junit.xml"));
+    assert_eq!(junit.matches("<testcase ").count(), 7, "{junit}");
+    assert!(!junit.contains("<failure"), "{junit}");
+    assert!(junit.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites "));
+    // SARIF: a valid 2.1.0 log with no results.
+    let sarif: serde_json::Value = serde_json::from_str(&read(&dir.join("report.sarif"))).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    assert_eq!(sarif["runs"][0]["tool"]["driver"]["name"], "beacons");
+    assert_eq!(sarif["runs"][0]["results"].as_array().unwrap().len(), 0);
+    // HTML: self-contained, one plot per perturbation (2), no scripts, nothing fetched.
+    let html = read(&dir.join("report.html"));
+    assert_eq!(html.matches("<svg ").count(), 2);
+    let fetched = html
+        .replace("xmlns=\"http://www.w3.org/2000/svg\"", "")
+        .contains("http");
+    assert!(!html.contains("<script") && !html.contains("<link") && !html.contains("src="));
+    assert!(!fetched, "the report refers to the network");
+
+    // Snapshots (run-dependent values redacted; the temp folder replaced).
+    let md = read(&dir.join("report.md"))
+        .replace(dir.to_str().unwrap(), "[out]")
+        .lines()
+        .map(|l| {
+            // Seconds column of the property table and the commit.
+            let mut cells: Vec<String> = l.split(" | ").map(str::to_string).collect();
+            if cells.len() == 4 && cells[1].starts_with("**") {
+                cells[2] = "[s]".into();
+            }
+            cells.join(" | ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let commit = env!("CARGO_PKG_VERSION");
+    let md = md.replace(&format!("beacons {commit} ("), "beacons [version] (");
+    let md = match md.find("beacons [version] (") {
+        Some(i) => {
+            let end = md[i..].find(')').map_or(md.len(), |e| i + e);
+            format!("{}beacons [version] ([commit]{}", &md[..i], &md[end..])
+        }
+        None => md,
+    };
+    insta::assert_snapshot!("report_md", md);
+    let mut v: serde_json::Value = serde_json::from_str(&read(&json)).unwrap();
+    redact(&mut v);
+    let text = serde_json::to_string_pretty(&v)
+        .unwrap()
+        .replace(dir.to_str().unwrap(), "[out]");
+    insta::assert_snapshot!("report_json", text);
+}
+
+#[test]
+fn a_violated_property_blocks_the_release() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The network's minimum effect on this box is about 58 %: a 60 % claim is false.
+    let p = policy(tmp.path(), &[("claims_60", &high_dose(60.0), 30.0)], "");
+    let out = tmp.path().join("out");
+    let (code, stdout, stderr) = beacons(&[
+        "gate",
+        "--policy",
+        p.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(stdout.starts_with("RELEASE BLOCKED"), "{stdout}");
+    assert!(
+        stdout.contains("property `claims_60` is violated"),
+        "{stdout}"
+    );
+    let r: serde_json::Value = serde_json::from_str(&read(&out.join("report.json"))).unwrap();
+    let ce = &r["properties"][0]["counterexample"];
+    assert!(ce["output"][0].as_f64().unwrap() <= 60.0, "{ce}");
+    let sarif: serde_json::Value = serde_json::from_str(&read(&out.join("report.sarif"))).unwrap();
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0]["ruleId"], "property-violated");
+    let junit = read(&out.join("junit.xml"));
+    assert_eq!(junit.matches("<failure ").count(), 1, "{junit}");
+    assert!(read(&out.join("report.md")).starts_with("# ⛔ RELEASE BLOCKED"));
+}
+
+#[test]
+fn an_undecided_property_is_inconclusive_unless_the_rules_allow_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    // True (the minimum is about 58 %) but needs branch-and-bound: 100 µs is not enough.
+    let props = [("tight_58", high_dose(58.0), 0.0001)];
+    let props: Vec<(&str, &str, f64)> =
+        props.iter().map(|(a, b, c)| (*a, b.as_str(), *c)).collect();
+    let p = policy(tmp.path(), &props, "");
+    let (code, stdout, stderr) = beacons(&[
+        "gate",
+        "--policy",
+        p.to_str().unwrap(),
+        "--out",
+        tmp.path().join("a").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 3, "{stdout}\n{stderr}");
+    assert!(stdout.starts_with("INCONCLUSIVE"), "{stdout}");
+    let p = policy(
+        tmp.path(),
+        &props,
+        "\n[rules]\nunknown_is_failure = false\n",
+    );
+    let (code, stdout, _) = beacons(&[
+        "gate",
+        "--policy",
+        p.to_str().unwrap(),
+        "--out",
+        tmp.path().join("b").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("allowed by the policy's rules"), "{stdout}");
+}
+
+#[test]
+fn configuration_errors_exit_2_with_a_location() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("bad.toml");
+    std::fs::write(
+        &p,
+        "name = \"x\"\nmodel = \"m.onnx\"\n\n[[properties]]\nname = \"a\"\nvnnlib = \"a.vnnlib\"\ntimout = 5\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = beacons(&["gate", "--policy", p.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    let shown = stderr.replace(tmp.path().to_str().unwrap(), "[tmp]");
+    insta::assert_snapshot!("policy_unknown_key", shown);
+    // A scenario of another model is refused before anything runs.
+    let p = policy(
+        tmp.path(),
+        &[],
+        &format!(
+            "\n[[scenarios]]\npath = \"{}\"\n",
+            abs("scenarios/synth_vitals.toml")
+        ),
+    );
+    let (code, _, stderr) = beacons(&["gate", "--policy", p.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    // A missing report file for `beacons report`.
+    let (code, _, stderr) = beacons(&["report", "no/such/report.json", "--format", "md"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("no/such/report.json"), "{stderr}");
+}
+
+/// The HTML report in headless Chromium: it renders without console errors and the
+/// screenshot (kept as a test artefact under target/) is a real picture.
+#[test]
+fn html_report_renders_in_headless_chromium() {
+    let Some(chromium) = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+    else {
+        if std::env::var_os("BEACONS_REQUIRE_CHROMIUM").is_some() {
+            panic!("BEACONS_REQUIRE_CHROMIUM is set but Chromium is not installed");
+        }
+        eprintln!("SKIPPED: Chromium is not installed (apt-get install chromium)");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("r");
+    let (code, _, err) = beacons(&[
+        "gate",
+        "--policy",
+        "specs/policies/dose_response.toml",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let artefacts = Path::new(ROOT).join("target/test-artefacts");
+    std::fs::create_dir_all(&artefacts).unwrap();
+    let shot = artefacts.join("report.png");
+    let _ = std::fs::remove_file(&shot);
+    let profile = tmp.path().join("profile");
+    let out = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--hide-scrollbars",
+            "--window-size=1280,2400",
+            &format!("--user-data-dir={}", profile.display()),
+            &format!("--screenshot={}", shot.display()),
+            &format!("file://{}", dir.join("report.html").display()),
+        ])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "chromium failed:\n{log}");
+    let console: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("CONSOLE") || l.contains("Uncaught"))
+        .collect();
+    assert!(
+        console.is_empty(),
+        "console messages:\n{}",
+        console.join("\n")
+    );
+    let png = std::fs::read(&shot).unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+    assert!(
+        png.len() > 20_000,
+        "screenshot of {} bytes: blank?",
+        png.len()
+    );
+    eprintln!("screenshot of the HTML report: {}", shot.display());
+}
