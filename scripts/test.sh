@@ -20,6 +20,13 @@ else
   echo "WARNING: no benchmarks at $BEACONS_BENCHMARKS: the tests that need them will skip" >&2
 fi
 
+# Headless Chromium renders the HTML report in tests/gate_cli.rs (Debian's package).
+if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  echo "== installing chromium (for the HTML report test)"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium) >/dev/null 2>&1 \
+    || echo "WARNING: could not install chromium: the HTML rendering test will skip" >&2
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy --release --all-targets -- -D warnings"
