@@ -1,7 +1,15 @@
-//! Records the git commit beacons is built from (`BEACONS_GIT_COMMIT`, shown in reports);
-//! "unknown" outside a git checkout.
+//! Compiles `proto/onnx.proto` (the subset of the ONNX schema beacons reads) into Rust types with
+//! `prost`, using `protox` as a pure-Rust protobuf compiler so no system `protoc` is needed; and
+//! records the git commit beacons is built from (`BEACONS_GIT_COMMIT`, shown in gate reports;
+//! "unknown" outside a git checkout).
 
 fn main() {
+    println!("cargo:rerun-if-changed=proto/onnx.proto");
+    let fds = protox::compile(["proto/onnx.proto"], ["proto"]).expect("proto/onnx.proto compiles");
+    prost_build::Config::new()
+        .compile_fds(fds)
+        .expect("prost generates the ONNX types");
+
     let commit = std::process::Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
         .output()

@@ -100,7 +100,7 @@ fn shipped_policy_allows_release_and_reports_render_identically() {
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(stdout.starts_with("RELEASE ALLOWED"), "{stdout}");
     assert!(
-        stderr.contains("[3/3] scenario dose_response_release: pass"),
+        stderr.contains("[4/4] scenario dose_response_release: pass"),
         "{stderr}"
     );
     for f in [
@@ -112,7 +112,9 @@ fn shipped_policy_allows_release_and_reports_render_identically() {
     ] {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
-    for c in ["effect_in_range", "high_dose_efficacy"] {
+    // The output_range template became a VNN-LIB file in the report folder.
+    assert!(dir.join("specs/early_effect_band.vnnlib").is_file());
+    for c in ["effect_in_range", "high_dose_efficacy", "early_effect_band"] {
         assert!(dir.join(format!("certificates/{c}.json")).is_file());
     }
     // `beacons report` re-renders every file byte for byte from the JSON.
@@ -128,9 +130,9 @@ fn shipped_policy_allows_release_and_reports_render_identically() {
         assert_eq!(code, 0, "{err}");
         assert_eq!(text, read(&dir.join(file)), "{format} differs from {file}");
     }
-    // JUnit: 2 properties + 5 scenario properties, no failures.
+    // JUnit: 3 properties + 5 scenario properties, no failures.
     let junit = read(&dir.join("junit.xml"));
-    assert_eq!(junit.matches("<testcase ").count(), 7, "{junit}");
+    assert_eq!(junit.matches("<testcase ").count(), 8, "{junit}");
     assert!(!junit.contains("<failure"), "{junit}");
     assert!(junit.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites "));
     // SARIF: a valid 2.1.0 log with no results.

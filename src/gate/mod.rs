@@ -21,6 +21,19 @@
 //! vnnlib = "../dose_response_range.vnnlib"
 //! timeout = 60                      # seconds (default 60)
 //!
+//! [[properties]]                    # a template beacons writes as VNN-LIB itself
+//! name = "early_effect_band"        # (needs `binding = "../models/x.toml"` at the top)
+//! kind = "output_range"             # inputs in physical units; others span their range
+//! inputs = { dose = [100, 200], time = [0, 6] }
+//! output = 0
+//! min = 20.0                        # and/or max
+//!
+//! [[properties]]                    # L∞ robustness of the model's own prediction
+//! name = "robust"                   # one property per point: robust[0], robust[1], …
+//! kind = "robustness"
+//! points = [[55.0, 78.0]]           # physical units, network input order
+//! epsilon = 0.5                     # or one radius per input
+//!
 //! [[scenarios]]                     # any number
 //! path = "../../scenarios/dose_response_pk.toml"
 //!
@@ -40,6 +53,7 @@ use crate::report::{
     Counterexample, Decision, FileId, Machine, ModelId, Outcome, PropertyReport, Report,
     ScenarioReport, Tool,
 };
+use crate::stress::binding::{Binding, InputBinding, Normalise};
 use crate::stress::runner::Prepared;
 use crate::stress::scenario::Scenario;
 use crate::stress::toml_span;
@@ -53,6 +67,9 @@ struct PolicyFile {
     #[serde(default)]
     description: String,
     model: String,
+    /// The model binding (specs/models/*.toml): feature names, ranges and normalisation for
+    /// the property templates.
+    binding: Option<String>,
     #[serde(default)]
     properties: Vec<PropertyFile>,
     #[serde(default)]
@@ -65,9 +82,31 @@ struct PolicyFile {
 #[serde(deny_unknown_fields)]
 struct PropertyFile {
     name: String,
-    vnnlib: String,
+    /// A VNN-LIB file, or `kind` for a template.
+    vnnlib: Option<String>,
+    kind: Option<String>,
+    /// `robustness`: the centres (physical units, network input order) and the radius (one
+    /// number for every input, or one per input).
+    #[serde(default)]
+    points: Vec<Vec<f64>>,
+    epsilon: Option<Epsilon>,
+    /// `output_range`: input intervals by feature name (others span their binding range),
+    /// the output index and the allowed interval.
+    #[serde(default)]
+    inputs: std::collections::BTreeMap<String, [f64; 2]>,
+    #[serde(default)]
+    output: usize,
+    min: Option<f64>,
+    max: Option<f64>,
     #[serde(default = "default_timeout")]
     timeout: f64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+enum Epsilon {
+    All(f64),
+    Each(Vec<f64>),
 }
 
 fn default_timeout() -> f64 {
@@ -112,6 +151,8 @@ pub struct Policy {
     pub properties: Vec<PropertyEntry>,
     pub scenarios: Vec<PathBuf>,
     pub rules: Rules,
+    /// The binding's per-input normalisation (identity without a binding).
+    pub normalise: Vec<Normalise>,
     text: String,
 }
 
@@ -119,8 +160,27 @@ pub struct Policy {
 #[derive(Clone, Debug)]
 pub struct PropertyEntry {
     pub name: String,
-    pub vnnlib: PathBuf,
+    pub source: Source,
     pub timeout: f64,
+}
+
+/// Where a property comes from.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// A VNN-LIB file.
+    File(PathBuf),
+    /// L∞ robustness around `point` (physical units): the model's own prediction there may
+    /// not change within `epsilon` of it (per input).
+    Robustness { point: Vec<f64>, epsilon: Vec<f64> },
+    /// Output `output` stays within `[min, max]` (either may be open) over the input box
+    /// `lower..upper` (physical units).
+    OutputRange {
+        lower: Vec<f64>,
+        upper: Vec<f64>,
+        output: usize,
+        min: Option<f64>,
+        max: Option<f64>,
+    },
 }
 
 impl Policy {
@@ -133,6 +193,17 @@ impl Policy {
         if file.name.trim().is_empty() {
             return Err(located("name", "the policy needs a non-empty name".into()));
         }
+        let binding = match &file.binding {
+            Some(b) => Some(Binding::load(&tidy(&dir.join(b)))?),
+            None => None,
+        };
+        let features = match binding.as_ref().map(|b| &b.input) {
+            Some(InputBinding::Tabular(f)) => Some(f.clone()),
+            _ => None,
+        };
+        let normalise = features
+            .as_ref()
+            .map_or(Vec::new(), |f| f.iter().map(|f| f.normalise).collect());
         let mut names = std::collections::BTreeSet::new();
         let mut properties = Vec::new();
         for (i, p) in file.properties.iter().enumerate() {
@@ -148,9 +219,122 @@ impl Policy {
                     format!("two properties are called `{}`", p.name),
                 ));
             }
+            let key = |k: &str| format!("properties[{i}].{k}");
+            let source = match (&p.vnnlib, p.kind.as_deref()) {
+                (Some(f), None) => Source::File(tidy(&dir.join(f))),
+                (None, Some("robustness")) => {
+                    let n = features.as_ref().map(|f| f.len());
+                    let Some(eps) = &p.epsilon else {
+                        return Err(located(
+                            &key("kind"),
+                            "a robustness property needs `epsilon`".into(),
+                        ));
+                    };
+                    if p.points.is_empty() {
+                        return Err(located(
+                            &key("kind"),
+                            "a robustness property needs `points`".into(),
+                        ));
+                    }
+                    // One property per point: NAME[k].
+                    for (k, point) in p.points.iter().enumerate() {
+                        if n.is_some_and(|n| n != point.len()) {
+                            return Err(located(
+                                &key("points"),
+                                format!(
+                                    "point {k} has {} values; the binding has {} inputs",
+                                    point.len(),
+                                    n.unwrap_or(0)
+                                ),
+                            ));
+                        }
+                        let epsilon = match eps {
+                            Epsilon::All(e) => vec![*e; point.len()],
+                            Epsilon::Each(v) => v.clone(),
+                        };
+                        if epsilon.len() != point.len()
+                            || epsilon.iter().any(|e| !(e.is_finite() && *e >= 0.0))
+                        {
+                            return Err(located(
+                                &key("epsilon"),
+                                "epsilon must be one non-negative number or one per input".into(),
+                            ));
+                        }
+                        let name = if p.points.len() == 1 {
+                            p.name.clone()
+                        } else {
+                            format!("{}[{k}]", p.name)
+                        };
+                        properties.push(PropertyEntry {
+                            name,
+                            source: Source::Robustness {
+                                point: point.clone(),
+                                epsilon,
+                            },
+                            timeout: p.timeout,
+                        });
+                    }
+                    continue;
+                }
+                (None, Some("output_range")) => {
+                    let Some(feats) = &features else {
+                        return Err(located(&key("kind"), "an output_range property needs the policy's `binding` (feature names and ranges)".into()));
+                    };
+                    let mut lower = Vec::new();
+                    let mut upper = Vec::new();
+                    for f in feats {
+                        let (lo, hi) = match p.inputs.get(&f.name) {
+                            Some([lo, hi]) => (*lo, *hi),
+                            None => f.range.ok_or_else(|| {
+                                located(&key("inputs"), format!("feature `{}` has no range in the binding: give it in `inputs`", f.name))
+                            })?,
+                        };
+                        if !(lo.is_finite() && hi.is_finite() && lo <= hi) {
+                            return Err(located(
+                                &key("inputs"),
+                                format!("`{}`: [{lo}, {hi}] is not an interval", f.name),
+                            ));
+                        }
+                        lower.push(lo);
+                        upper.push(hi);
+                    }
+                    if let Some(unknown) = p
+                        .inputs
+                        .keys()
+                        .find(|k| !feats.iter().any(|f| &f.name == *k))
+                    {
+                        return Err(located(
+                            &key("inputs"),
+                            format!("the binding has no feature `{unknown}`"),
+                        ));
+                    }
+                    if p.min.is_none() && p.max.is_none() {
+                        return Err(located(
+                            &key("kind"),
+                            "an output_range property needs `min`, `max` or both".into(),
+                        ));
+                    }
+                    Source::OutputRange {
+                        lower,
+                        upper,
+                        output: p.output,
+                        min: p.min,
+                        max: p.max,
+                    }
+                }
+                (None, Some(other)) => {
+                    return Err(located(&key("kind"), format!("unknown property kind `{other}` (robustness, output_range; or give `vnnlib`)")));
+                }
+                _ => {
+                    return Err(located(
+                        &key("name"),
+                        "give either `vnnlib` (a file) or `kind` (a template)".into(),
+                    ));
+                }
+            };
             properties.push(PropertyEntry {
                 name: p.name.clone(),
-                vnnlib: tidy(&dir.join(&p.vnnlib)),
+                source,
                 timeout: p.timeout,
             });
         }
@@ -172,6 +356,7 @@ impl Policy {
                 .map(|s| tidy(&dir.join(&s.path)))
                 .collect(),
             rules: file.rules,
+            normalise,
             text,
         })
     }
@@ -246,9 +431,26 @@ pub fn run(policy: &Policy, opts: &GateOptions) -> Result<Report> {
     canonicalize(&mut exact_graph, Level::Exact);
     // Load everything first: a configuration error must not wait for minutes of checks.
     let mut specs = Vec::new();
+    let mut paths = Vec::new();
     for p in &policy.properties {
-        let spec = crate::spec::load(&p.vnnlib)?;
-        specs.push((spec, file_id(&p.vnnlib)?));
+        let path = match &p.source {
+            Source::File(f) => f.clone(),
+            template => {
+                // Written into the report folder, so check-cert and people can read it.
+                let text = template_vnnlib(policy, p, template, graph)?;
+                let f = opts
+                    .out_dir
+                    .join("specs")
+                    .join(format!("{}.vnnlib", p.name));
+                std::fs::create_dir_all(opts.out_dir.join("specs"))
+                    .map_err(|e| Error::io(&f, e))?;
+                std::fs::write(&f, text).map_err(|e| Error::io(&f, e))?;
+                f
+            }
+        };
+        let spec = crate::spec::load(&path)?;
+        specs.push((spec, file_id(&path)?));
+        paths.push(path);
     }
     let mut scenarios = Vec::new();
     for path in &policy.scenarios {
@@ -275,7 +477,7 @@ pub fn run(policy: &Policy, opts: &GateOptions) -> Result<Report> {
     };
 
     let mut properties = Vec::new();
-    for (p, (spec, spec_id)) in policy.properties.iter().zip(specs) {
+    for ((p, (spec, spec_id)), vnnlib) in policy.properties.iter().zip(specs).zip(&paths) {
         let vopts = verify::Options {
             timeout: Duration::from_secs_f64(p.timeout),
             ..verify::Options::default()
@@ -285,7 +487,7 @@ pub fn run(policy: &Policy, opts: &GateOptions) -> Result<Report> {
         let mut certificate_check = String::new();
         if let (Some(cert), Verdict::Holds) = (&o.certificate, o.verdict) {
             let mut cert = cert.clone();
-            let spec_bytes = std::fs::read(&p.vnnlib).map_err(|e| Error::io(&p.vnnlib, e))?;
+            let spec_bytes = std::fs::read(vnnlib).map_err(|e| Error::io(vnnlib, e))?;
             cert.stamp(&model_bytes, &spec_bytes);
             let rel = PathBuf::from("certificates").join(format!("{}.json", p.name));
             let full = opts.out_dir.join(&rel);
@@ -383,6 +585,118 @@ pub fn run(policy: &Policy, opts: &GateOptions) -> Result<Report> {
         scenarios: scenario_reports,
         reproduce: opts.command.clone(),
     })
+}
+
+/// The VNN-LIB text of a template property, in the network's input units (the binding's
+/// normalisation applied to the physical bounds; both kinds are increasing maps).
+fn template_vnnlib(
+    policy: &Policy,
+    p: &PropertyEntry,
+    source: &Source,
+    graph: &crate::ir::Graph,
+) -> Result<String> {
+    let n_in = graph.input_size();
+    let n_out = graph.output_size();
+    let to_net = |k: usize, v: f64| policy.normalise.get(k).map_or(v, |nz| nz.apply(v));
+    let mut s = format!(
+        "; Generated by beacons gate from policy {} (property `{}`).\n",
+        policy.path.display(),
+        p.name
+    );
+    let declare = |s: &mut String| {
+        for i in 0..n_in {
+            *s += &format!("(declare-const X_{i} Real)\n");
+        }
+        for j in 0..n_out {
+            *s += &format!("(declare-const Y_{j} Real)\n");
+        }
+    };
+    let bounds = |s: &mut String, lo: &[f64], hi: &[f64]| {
+        for i in 0..n_in {
+            *s += &format!(
+                "(assert (>= X_{i} {:?}))\n(assert (<= X_{i} {:?}))\n",
+                to_net(i, lo[i]),
+                to_net(i, hi[i])
+            );
+        }
+    };
+    let misfit = |what: &str| {
+        Error::Invalid(format!(
+            "{}: property `{}`: {what}",
+            policy.path.display(),
+            p.name
+        ))
+    };
+    match source {
+        Source::File(_) => return Err(misfit("a VNN-LIB file is read, not generated")),
+        Source::Robustness { point, epsilon } => {
+            if point.len() != n_in {
+                return Err(misfit(&format!(
+                    "the point has {} values; the model takes {n_in}",
+                    point.len()
+                )));
+            }
+            if n_out < 2 {
+                return Err(misfit(
+                    "robustness needs a classifier (two or more outputs)",
+                ));
+            }
+            let x: Vec<f64> = (0..n_in).map(|i| to_net(i, point[i])).collect();
+            let view = ndarray::ArrayView2::from_shape((1, n_in), &x)
+                .map_err(|e| Error::Invalid(e.to_string()))?;
+            let y = crate::eval::forward_f64(graph, view)?;
+            let label = (0..n_out)
+                .max_by(|&a, &b| y[[0, a]].total_cmp(&y[[0, b]]))
+                .unwrap_or(0);
+            s += &format!(
+                "; L-infinity robustness: within the box below (physical radius {epsilon:?}) every\n; input keeps the model's prediction at the centre, class {label}.\n"
+            );
+            declare(&mut s);
+            let lo: Vec<f64> = point.iter().zip(epsilon).map(|(c, e)| c - e).collect();
+            let hi: Vec<f64> = point.iter().zip(epsilon).map(|(c, e)| c + e).collect();
+            bounds(&mut s, &lo, &hi);
+            s += "(assert (or\n";
+            for j in (0..n_out).filter(|&j| j != label) {
+                s += &format!("  (and (>= Y_{j} Y_{label}))\n");
+            }
+            s += "))\n";
+        }
+        Source::OutputRange {
+            lower,
+            upper,
+            output,
+            min,
+            max,
+        } => {
+            if lower.len() != n_in {
+                return Err(misfit(&format!(
+                    "the binding has {} inputs; the model takes {n_in}",
+                    lower.len()
+                )));
+            }
+            if *output >= n_out {
+                return Err(misfit(&format!(
+                    "output {output} does not exist ({n_out} outputs)"
+                )));
+            }
+            s += &format!(
+                "; Output {output} stays within [{}, {}] over the box below.\n",
+                min.map_or("-inf".into(), |v| format!("{v}")),
+                max.map_or("inf".into(), |v| format!("{v}"))
+            );
+            declare(&mut s);
+            bounds(&mut s, lower, upper);
+            s += "(assert (or\n";
+            if let Some(v) = min {
+                s += &format!("  (and (<= Y_{output} {v:?}))\n");
+            }
+            if let Some(v) = max {
+                s += &format!("  (and (>= Y_{output} {v:?}))\n");
+            }
+            s += "))\n";
+        }
+    }
+    Ok(s)
 }
 
 /// The gate's decision from the verdicts and stress results.
