@@ -652,8 +652,17 @@ fn template_vnnlib(
                 "; L-infinity robustness: within the box below (physical radius {epsilon:?}) every\n; input keeps the model's prediction at the centre, class {label}.\n"
             );
             declare(&mut s);
-            let lo: Vec<f64> = point.iter().zip(epsilon).map(|(c, e)| c - e).collect();
-            let hi: Vec<f64> = point.iter().zip(epsilon).map(|(c, e)| c + e).collect();
+            // Rounded outward by one ulp, so the written box contains the whole ball asked for.
+            let lo: Vec<f64> = point
+                .iter()
+                .zip(epsilon)
+                .map(|(c, e)| (c - e).next_down())
+                .collect();
+            let hi: Vec<f64> = point
+                .iter()
+                .zip(epsilon)
+                .map(|(c, e)| (c + e).next_up())
+                .collect();
             bounds(&mut s, &lo, &hi);
             s += "(assert (or\n";
             for j in (0..n_out).filter(|&j| j != label) {
