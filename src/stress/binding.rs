@@ -15,6 +15,11 @@
 //! range = [50.0, 200.0]       # valid physiological range (out_of_range, saturation use it)
 //! normalise = { kind = "standard", mean = 125.0, std = 43.3 }  # or min_max {min, max}; default none
 //!
+//! # A numbered panel binds many columns at once: 200 columns gene0000 ... gene0199, in order.
+//! [[features]]
+//! name = "gene{0000..0199}"
+//! unit = "counts"
+//!
 //! # Image models instead: [image] channels, height, width, channel_names, unit, range, normalise
 //! # Signal models instead: [signal] channels, len, sample_rate_hz, lead_names, unit, range, normalise
 //!
@@ -283,6 +288,54 @@ pub fn clean_path(p: &Path) -> PathBuf {
     }
 }
 
+/// Most features a numbered range `{A..B}` may stand for.
+const MAX_RANGE: usize = 1_000_000;
+
+/// A feature name, or a numbered panel `prefix{A..B}suffix` (`gene{0000..0199}`: 200 names,
+/// zero-padded to the width of `A`), as the list of names it stands for, in order.
+fn expand_name(name: &str) -> std::result::Result<Vec<String>, String> {
+    let Some(open) = name.find('{') else {
+        return if name.contains('}') {
+            Err(format!("`{name}` has a `}}` without `{{`"))
+        } else {
+            Ok(vec![name.to_string()])
+        };
+    };
+    let usage = "a numbered range is written `prefix{A..B}suffix` with decimal A <= B, \
+                 e.g. `gene{0000..0199}`";
+    let rest = &name[open + 1..];
+    let Some(close) = rest.find('}') else {
+        return Err(format!("`{name}` has a `{{` without `}}`: {usage}"));
+    };
+    let (prefix, inner, suffix) = (&name[..open], &rest[..close], &rest[close + 1..]);
+    if suffix.contains(['{', '}']) {
+        return Err(format!("`{name}` has more than one range: {usage}"));
+    }
+    let Some((a, b)) = inner.split_once("..") else {
+        return Err(format!("`{name}`: {usage}"));
+    };
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit());
+    let (Some(lo), Some(hi)) = (
+        digits(a).then(|| a.parse::<usize>().ok()).flatten(),
+        digits(b).then(|| b.parse::<usize>().ok()).flatten(),
+    ) else {
+        return Err(format!("`{name}`: {usage}"));
+    };
+    if lo > hi {
+        return Err(format!("`{name}`: the range {lo}..{hi} is empty; {usage}"));
+    }
+    if hi - lo >= MAX_RANGE {
+        return Err(format!(
+            "`{name}` stands for {} features, more than {MAX_RANGE}",
+            hi - lo + 1
+        ));
+    }
+    let width = a.len();
+    Ok((lo..=hi)
+        .map(|k| format!("{prefix}{k:0width$}{suffix}"))
+        .collect())
+}
+
 fn range_of(r: Option<[f64; 2]>) -> Option<(f64, f64)> {
     r.map(|[a, b]| (a, b))
 }
@@ -388,22 +441,26 @@ impl Binding {
                 if f.name.trim().is_empty() {
                     return Err(bad(&format!("features[{i}].name"), "is empty".into()));
                 }
-                if features.iter().any(|g: &Feature| g.name == f.name) {
-                    return Err(bad(
-                        &format!("features[{i}].name"),
-                        format!("feature `{}` is bound twice", f.name),
-                    ));
-                }
+                let names =
+                    expand_name(&f.name).map_err(|m| bad(&format!("features[{i}].name"), m))?;
                 check_range(f.range).map_err(|m| bad(&format!("features[{i}].range"), m))?;
                 f.normalise
                     .check()
                     .map_err(|m| bad(&format!("features[{i}].normalise"), m))?;
-                features.push(Feature {
-                    name: f.name,
-                    unit: f.unit,
-                    range: range_of(f.range),
-                    normalise: f.normalise,
-                });
+                for name in names {
+                    if features.iter().any(|g: &Feature| g.name == name) {
+                        return Err(bad(
+                            &format!("features[{i}].name"),
+                            format!("feature `{name}` is bound twice"),
+                        ));
+                    }
+                    features.push(Feature {
+                        name,
+                        unit: f.unit.clone(),
+                        range: range_of(f.range),
+                        normalise: f.normalise,
+                    });
+                }
             }
             InputBinding::Tabular(features)
         };
@@ -661,6 +718,53 @@ mod tests {
 
     fn parse(text: &str) -> Result<Binding> {
         Binding::parse(Path::new("specs/models/m.toml"), text)
+    }
+
+    #[test]
+    fn numbered_panels_expand_in_order() {
+        let b = parse(
+            "model = \"m.onnx\"\n[[features]]\nname = \"age\"\n[[features]]\n\
+             name = \"gene{0008..0011}\"\nunit = \"counts\"\n\
+             [output]\nkind = \"regression\"\ntarget = \"y\"\n",
+        )
+        .unwrap();
+        let InputBinding::Tabular(f) = &b.input else {
+            panic!("not tabular")
+        };
+        let names: Vec<&str> = f.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["age", "gene0008", "gene0009", "gene0010", "gene0011"]);
+        assert!(f[1..].iter().all(|f| f.unit == "counts"));
+        assert_eq!(expand_name("p{1..3}_x").unwrap(), ["p1_x", "p2_x", "p3_x"]);
+        assert_eq!(expand_name("{7..7}").unwrap(), ["7"]);
+    }
+
+    #[test]
+    fn malformed_panels_are_located_errors() {
+        for (name, want) in [
+            ("gene{3..1}", "is empty"),
+            ("gene{a..b}", "numbered range"),
+            ("gene{1..2", "without `}`"),
+            ("gene1..2}", "without `{`"),
+            ("g{1..2}{3..4}", "more than one range"),
+            ("g{1-2}", "numbered range"),
+            ("g{0..99999999999999999999999}", "numbered range"),
+            ("g{0..2000000}", "more than 1000000"),
+        ] {
+            let text = format!(
+                "model = \"m.onnx\"\n[[features]]\nname = \"{name}\"\n\
+                 [output]\nkind = \"regression\"\ntarget = \"y\"\n"
+            );
+            let e = parse(&text).unwrap_err().to_string();
+            assert!(e.contains(want), "{name}: {e}");
+            assert!(e.contains("m.toml:3:"), "{name}: not located: {e}");
+        }
+        let e = parse(
+            "model = \"m.onnx\"\n[[features]]\nname = \"g1\"\n[[features]]\n\
+             name = \"g{0..2}\"\n[output]\nkind = \"regression\"\ntarget = \"y\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("feature `g1` is bound twice"), "{e}");
     }
 
     #[test]
