@@ -109,9 +109,11 @@ def cell_type_net():
 
 
 def batch_effect(xb, g):
-    """Each gene scaled by exp(0.3 z), one z per gene shared by a group of 32 cells."""
+    """Each gene scaled by exp(0.3 z), one z per gene shared by a group of 32 cells, and every
+    count moved by up to one (uniform), so that no call hinges on a single read."""
     z = torch.randn((1 + (len(xb) - 1) // 32, xb.shape[1]), generator=g) * 0.3
-    return xb * torch.exp(z).repeat_interleave(32, 0)[:len(xb)]
+    jitter = 2.0 * torch.rand(xb.shape, generator=g) - 1.0
+    return xb * torch.exp(z).repeat_interleave(32, 0)[:len(xb)] + jitter
 
 
 def export_cell_type(net, path, doc):

@@ -3,8 +3,10 @@
 //! the bound engines (`bounds`, `engine`, `verify`); only the model loader and the IR are
 //! shared.
 //!
-//! In: a canonical [`Graph`] that is a chain of `Linear`, `Relu`, `Reshape`, `AddConst`,
-//! `MulConst`, `DivConst` nodes ([`Net::new`] rejects anything else), a box, and rows `c`
+//! In: a canonical [`Graph`] that is a chain of `Linear`, `Conv` (unrolled here to a dense
+//! matrix), `BatchNorm` (subtract the mean, scale by an outward enclosure of
+//! `scale/√(var+ε)`, add the bias), `Relu`, `Reshape`, `AddConst`, `MulConst`, `DivConst`
+//! nodes ([`Net::new`] rejects anything else), a box, and rows `c`
 //! over the outputs. Out: for each row, a number `m` with `c·N(x) ≥ m` for every real `x` of
 //! the box, and the input coefficients of the linear bound behind it ([`Net::lower_rows`]).
 //!
@@ -69,6 +71,107 @@ fn imul(a: f64, b: f64, c: f64, d: f64) -> (f64, f64) {
         return (f64::NAN, f64::NAN);
     }
     (down(lo), up(hi))
+}
+
+/// Most weights a convolution may unroll to (a dense matrix of `f64`: 400 MB).
+const MAX_CONV_DENSE: usize = 50_000_000;
+
+/// A convolution over one sample as the dense matrix and bias of the same linear map,
+/// `[out_channels·H_out·W_out] × [in_channels·H·W]`, row-major in NCHW order (the checker's
+/// own unrolling: every output position sums the kernel taps that land inside the input,
+/// padding contributes zero).
+fn conv_dense(
+    c: &crate::ir::op::Conv2d,
+    in_shape: &[usize],
+    out_shape: &[usize],
+    node: &str,
+) -> Result<(Array2<f64>, Array1<f64>)> {
+    let bad = |m: String| Error::Invalid(format!("node `{node}`: {m}"));
+    let ([1, ci, h, w], [1, co, ho, wo]) = (in_shape, out_shape) else {
+        return Err(bad(format!(
+            "check-cert takes convolutions of one NCHW sample, not {in_shape:?} -> {out_shape:?}"
+        )));
+    };
+    let (ci, h, w, co, ho, wo) = (*ci, *h, *w, *co, *ho, *wo);
+    let wt = &c.weight;
+    let (kh, kw) = (wt.shape()[2], wt.shape()[3]);
+    let group = c.group.max(1);
+    let cig = wt.shape()[1];
+    if wt.shape()[0] != co || cig * group != ci || co % group != 0 {
+        return Err(bad(
+            "convolution weights do not match its input and output".into()
+        ));
+    }
+    let (rows, cols) = (co * ho * wo, ci * h * w);
+    if rows.saturating_mul(cols) > MAX_CONV_DENSE {
+        return Err(bad(format!(
+            "the convolution unrolls to {rows}x{cols} weights, more than check-cert takes"
+        )));
+    }
+    let mut m = Array2::<f64>::zeros((rows, cols));
+    let cog = co / group;
+    for oc in 0..co {
+        let g = oc / cog;
+        for oy in 0..ho {
+            for ox in 0..wo {
+                let r = (oc * ho + oy) * wo + ox;
+                for icg in 0..cig {
+                    let ic = g * cig + icg;
+                    for ky in 0..kh {
+                        let iy =
+                            (oy * c.strides[0] + ky * c.dilations[0]) as isize - c.pads[0] as isize;
+                        if iy < 0 || iy >= h as isize {
+                            continue;
+                        }
+                        for kx in 0..kw {
+                            let ix = (ox * c.strides[1] + kx * c.dilations[1]) as isize
+                                - c.pads[1] as isize;
+                            if ix < 0 || ix >= w as isize {
+                                continue;
+                            }
+                            let col = (ic * h + iy as usize) * w + ix as usize;
+                            m[[r, col]] += wt[[oc, icg, ky, kx]];
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let b = match &c.bias {
+        Some(b) if b.len() == co => Array1::from_shape_fn(rows, |r| b[r / (ho * wo)]),
+        Some(_) => {
+            return Err(bad(
+                "the convolution bias does not match its channels".into()
+            ))
+        }
+        None => Array1::zeros(rows),
+    };
+    Ok((m, b))
+}
+
+/// An enclosure `[lo, hi]` of the real BatchNorm factor `scale/√(var + ε)` that does not
+/// straddle 0, or `None` when `var + ε` may be ≤ 0 or a parameter is not finite.
+fn bn_factor(scale: f64, var: f64, eps: f64) -> Option<(f64, f64)> {
+    if !(scale.is_finite() && var.is_finite() && eps.is_finite()) {
+        return None;
+    }
+    let s = var + eps;
+    let (slo, shi) = (down(s), up(s));
+    if slo.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) || !shi.is_finite() {
+        return None;
+    }
+    // sqrt is correctly rounded: one step outward encloses the real root.
+    let (rlo, rhi) = (down(slo.sqrt()), up(shi.sqrt()));
+    if rlo.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+        return None;
+    }
+    Some(if scale == 0.0 {
+        (0.0, 0.0)
+    } else if scale > 0.0 {
+        (down(scale / rhi).max(0.0), up(scale / rlo))
+    } else {
+        (down(scale / rlo), up(scale / rhi).min(0.0))
+    })
 }
 
 /// Interval bounds of a value, elementwise.
@@ -195,15 +298,52 @@ impl Net {
                     }
                     layers.push(Layer::Scale(s));
                 }
+                Op::Conv(c) => {
+                    let (w, b) = conv_dense(c, &graph.value(cur).shape, shape, name)?;
+                    layers.push(Layer::Linear { w, b });
+                }
+                Op::BatchNorm {
+                    scale,
+                    bias,
+                    mean,
+                    var,
+                    epsilon,
+                } => {
+                    // y = κ·(x − mean) + bias per channel (axis 1), κ = scale/√(var + ε)
+                    // enclosed: three exact-in-structure layers.
+                    let channel = |i: usize| -> usize {
+                        let inner: usize = shape.get(2..).map_or(1, |s| s.iter().product());
+                        (i / inner.max(1)) % shape.get(1).copied().unwrap_or(1).max(1)
+                    };
+                    let c = shape.get(1).copied().unwrap_or(0);
+                    if shape.len() < 2 || [scale, bias, mean, var].iter().any(|a| a.len() != c) {
+                        return Err(Error::Invalid(format!(
+                            "node `{name}`: BatchNorm parameters do not match the {c} channels \
+                             of its value"
+                        )));
+                    }
+                    let mut kappa = Vec::with_capacity(c);
+                    for ch in 0..c {
+                        kappa.push(bn_factor(scale[ch], var[ch], *epsilon).ok_or_else(|| {
+                            Error::Invalid(format!(
+                                "node `{name}`: BatchNorm channel {ch} has var + epsilon <= 0 \
+                                 or a non-finite parameter"
+                            ))
+                        })?);
+                    }
+                    layers.push(Layer::Add((0..size).map(|i| -mean[channel(i)]).collect()));
+                    layers.push(Layer::Scale((0..size).map(|i| kappa[channel(i)]).collect()));
+                    layers.push(Layer::Add((0..size).map(|i| bias[channel(i)]).collect()));
+                }
                 other => {
                     return Err(Error::Invalid(format!(
-                        "check-cert supports Linear, Relu, Reshape, AddConst, MulConst and \
-                         DivConst layers; node `{name}` is {}",
+                        "check-cert supports Linear, Conv, BatchNorm, Relu, Reshape, AddConst, \
+                         MulConst and DivConst layers; node `{name}` is {}",
                         other.kind()
                     )))
                 }
             }
-            if size != insize && !matches!(node.op, Op::Linear { .. }) {
+            if size != insize && !matches!(node.op, Op::Linear { .. } | Op::Conv(_)) {
                 return Err(Error::Invalid(format!(
                     "node `{name}` changes the number of scalars"
                 )));
@@ -268,9 +408,9 @@ impl Net {
             if let Some(e) = inherited {
                 next.intersect(&e.0[k + 1]);
             }
-            // A linear layer feeding a ReLU: its unstable neurons again, backward.
-            if matches!(layer, Layer::Linear { .. })
-                && matches!(self.layers.get(k + 1), Some(Layer::Relu))
+            // A layer feeding a ReLU (a Linear, or the last step of a BatchNorm or elementwise
+            // constant after one): its unstable neurons again, backward.
+            if !matches!(layer, Layer::Relu) && matches!(self.layers.get(k + 1), Some(Layer::Relu))
             {
                 let unstable: Vec<usize> = (0..next.lo.len())
                     .filter(|&j| next.lo[j] < 0.0 && next.hi[j] > 0.0)
@@ -478,6 +618,117 @@ mod tests {
         }
         g.add_output(v);
         g
+    }
+
+    /// `[1,2,6,5] → Conv(3, 3x3, stride (2,1), pads, group) → BatchNorm → Relu → Reshape →
+    /// Linear 2`, random weights.
+    fn random_cnn(rng: &mut rand::rngs::StdRng, group: usize, pads: [usize; 4]) -> Graph {
+        use rand::Rng;
+        let mut g = Graph::new();
+        let x = g.add_input("x", vec![1, 2, 6, 5]);
+        let co = 2 * group;
+        let conv = crate::ir::Conv2d {
+            weight: ndarray::Array4::from_shape_fn((co, 2 / group, 3, 3), |_| {
+                rng.random_range(-1.0..1.0)
+            }),
+            bias: Some(Array1::from_shape_fn(co, |_| rng.random_range(-0.5..0.5))),
+            strides: [2, 1],
+            pads,
+            dilations: [1, 1],
+            group,
+        };
+        let c = g.add_node("conv", Op::Conv(conv), vec![x], "c").unwrap();
+        let bn = Op::BatchNorm {
+            scale: Array1::from_shape_fn(co, |_| rng.random_range(-2.0..2.0)),
+            bias: Array1::from_shape_fn(co, |_| rng.random_range(-0.5..0.5)),
+            mean: Array1::from_shape_fn(co, |_| rng.random_range(-0.5..0.5)),
+            var: Array1::from_shape_fn(co, |_| rng.random_range(0.1..3.0)),
+            epsilon: 1e-5,
+        };
+        let b = g.add_node("bn", bn, vec![c], "b").unwrap();
+        let r = g.add_node("relu", Op::Relu, vec![b], "r").unwrap();
+        let n = g.value(r).size();
+        let f = g
+            .add_node("flat", Op::Reshape { shape: vec![1, n] }, vec![r], "f")
+            .unwrap();
+        let weight = Array2::from_shape_fn((2, n), |_| rng.random_range(-1.0..1.0));
+        let y = g
+            .add_node("fc", Op::Linear { weight, bias: None }, vec![f], "y")
+            .unwrap();
+        g.add_output(y);
+        g
+    }
+
+    #[test]
+    fn conv_and_batchnorm_bounds_contain_sampled_outputs() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        for case in 0..24 {
+            let (group, pads) = match case % 3 {
+                0 => (1, [0, 0, 0, 0]),
+                1 => (1, [1, 0, 1, 2]),
+                _ => (2, [1, 1, 1, 1]),
+            };
+            let g = random_cnn(&mut rng, group, pads);
+            let net = Net::new(&g).unwrap();
+            let d = g.input_size();
+            let lo: Vec<f64> = (0..d).map(|_| rng.random_range(-1.0..0.5)).collect();
+            let hi: Vec<f64> = lo.iter().map(|l| l + rng.random_range(0.0..0.3)).collect();
+            // Point boxes: the bound is (nearly) the exact value, so a wrong unrolling fails.
+            let x = Array2::from_shape_fn((300, d), |(r, i)| match r {
+                0 => lo[i],
+                1 => hi[i],
+                _ => rng.random_range(lo[i]..=hi[i]),
+            });
+            let y = crate::eval::forward_f64(&g, x.view()).unwrap();
+            let rows = ndarray::arr2(&[[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]]);
+            let (b, _) = net.lower_rows(&lo, &hi, rows.clone());
+            for (r, yr) in y.rows().into_iter().enumerate() {
+                for (k, row) in rows.rows().into_iter().enumerate() {
+                    let v: f64 = row.iter().zip(yr.iter()).map(|(c, y)| c * y).sum();
+                    assert!(
+                        b[k] <= v + 1e-9 * (1.0 + v.abs()),
+                        "case {case}: {} > {v}",
+                        b[k]
+                    );
+                }
+                if r < 2 {
+                    let pt: Vec<f64> = x.row(r).to_vec();
+                    let (bp, _) = net.lower_rows(&pt, &pt, rows.clone());
+                    for (k, row) in rows.rows().into_iter().enumerate() {
+                        let v: f64 = row.iter().zip(yr.iter()).map(|(c, y)| c * y).sum();
+                        let tol = 1e-9 * (1.0 + v.abs());
+                        assert!(
+                            bp[k] <= v + tol && bp[k] >= v - 1e-6 * (1.0 + v.abs()),
+                            "case {case} point {r}: bound {} vs value {v}",
+                            bp[k]
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn batchnorm_factor_encloses_the_real_value() {
+        for &(scale, var, eps) in &[
+            (2.0, 3.0, 1e-5),
+            (-0.7, 0.25, 0.0),
+            (1.0, 1e-300, 1e-300),
+            (0.0, 1.0, 1e-5),
+            (3.0, 4.0, 0.0),
+        ] {
+            let (lo, hi) = bn_factor(scale, var, eps).unwrap();
+            let k = scale / (var + eps).sqrt();
+            assert!(
+                lo <= k && k <= hi,
+                "{scale} {var} {eps}: {k} not in [{lo}, {hi}]"
+            );
+            assert!(lo >= 0.0 || hi <= 0.0, "straddles 0: [{lo}, {hi}]");
+        }
+        assert!(bn_factor(1.0, -1.0, 0.5).is_none());
+        assert!(bn_factor(1.0, 0.0, 0.0).is_none());
+        assert!(bn_factor(f64::NAN, 1.0, 0.0).is_none());
     }
 
     #[test]

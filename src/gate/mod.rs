@@ -33,6 +33,9 @@
 //! kind = "robustness"
 //! points = [[55.0, 78.0]]           # physical units, network input order
 //! epsilon = 0.5                     # or one radius per input
+//! # or, instead of `points`, a reference cohort drawn from a scenario's synthetic world
+//! # (its binding maps the samples to the network's inputs):
+//! # reference = { scenario = "../../scenarios/x.toml", samples = 5, seed = 1 }
 //!
 //! [[scenarios]]                     # any number
 //! path = "../../scenarios/dose_response_pk.toml"
@@ -89,6 +92,8 @@ struct PropertyFile {
     /// number for every input, or one per input).
     #[serde(default)]
     points: Vec<Vec<f64>>,
+    /// `robustness`: centres drawn from a scenario's synthetic world instead of `points`.
+    reference: Option<ReferenceFile>,
     epsilon: Option<Epsilon>,
     /// `output_range`: input intervals by feature name (others span their binding range),
     /// the output index and the allowed interval.
@@ -100,6 +105,52 @@ struct PropertyFile {
     max: Option<f64>,
     #[serde(default = "default_timeout")]
     timeout: f64,
+}
+
+/// `reference = { scenario = "…", samples = 5, seed = 1 }`: a reference cohort of `samples`
+/// individuals drawn (with `seed`) from the scenario's generator, mapped through the
+/// scenario's binding to the network's inputs in physical units.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReferenceFile {
+    scenario: String,
+    #[serde(default = "default_reference_samples")]
+    samples: usize,
+    #[serde(default)]
+    seed: u64,
+}
+
+fn default_reference_samples() -> usize {
+    5
+}
+
+/// Most centres one reference cohort may give (each is a verification problem).
+const MAX_REFERENCE: usize = 1000;
+
+/// The centres of a robustness template's reference cohort, in network input order and
+/// physical units.
+fn reference_points(dir: &Path, r: &ReferenceFile) -> std::result::Result<Vec<Vec<f64>>, String> {
+    use rand::SeedableRng;
+    if r.samples == 0 || r.samples > MAX_REFERENCE {
+        return Err(format!(
+            "reference.samples must be 1 to {MAX_REFERENCE} (got {})",
+            r.samples
+        ));
+    }
+    let path = tidy(&dir.join(&r.scenario));
+    let scenario = Scenario::load(&path).map_err(|e| e.to_string())?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(r.seed);
+    let cohort = scenario.generator.build().generate(r.samples, &mut rng);
+    let columns = scenario
+        .binding
+        .columns(&cohort)
+        .map_err(|e| e.to_string())?;
+    Ok(cohort
+        .x
+        .rows()
+        .into_iter()
+        .map(|row| columns.iter().map(|&j| row[j]).collect())
+        .collect())
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -201,9 +252,15 @@ impl Policy {
             Some(InputBinding::Tabular(f)) => Some(f.clone()),
             _ => None,
         };
-        let normalise = features
-            .as_ref()
-            .map_or(Vec::new(), |f| f.iter().map(|f| f.normalise).collect());
+        let normalise = match binding.as_ref().map(|b| (&b.input, b.width())) {
+            Some((InputBinding::Tabular(f), _)) => f.iter().map(|f| f.normalise).collect(),
+            Some((
+                InputBinding::Image { normalise, .. } | InputBinding::Signal { normalise, .. },
+                n,
+            )) => vec![*normalise; n],
+            None => Vec::new(),
+        };
+        let width = binding.as_ref().map(|b| b.width());
         let mut names = std::collections::BTreeSet::new();
         let mut properties = Vec::new();
         for (i, p) in file.properties.iter().enumerate() {
@@ -223,21 +280,33 @@ impl Policy {
             let source = match (&p.vnnlib, p.kind.as_deref()) {
                 (Some(f), None) => Source::File(tidy(&dir.join(f))),
                 (None, Some("robustness")) => {
-                    let n = features.as_ref().map(|f| f.len());
+                    let n = width;
                     let Some(eps) = &p.epsilon else {
                         return Err(located(
                             &key("kind"),
                             "a robustness property needs `epsilon`".into(),
                         ));
                     };
-                    if p.points.is_empty() {
-                        return Err(located(
-                            &key("kind"),
-                            "a robustness property needs `points`".into(),
-                        ));
-                    }
+                    let points = match (&p.reference, p.points.is_empty()) {
+                        (Some(r), true) => {
+                            reference_points(dir, r).map_err(|m| located(&key("reference"), m))?
+                        }
+                        (None, false) => p.points.clone(),
+                        (Some(_), false) => {
+                            return Err(located(
+                                &key("reference"),
+                                "give `points` or `reference`, not both".into(),
+                            ))
+                        }
+                        (None, true) => {
+                            return Err(located(
+                                &key("kind"),
+                                "a robustness property needs `points` or `reference`".into(),
+                            ))
+                        }
+                    };
                     // One property per point: NAME[k].
-                    for (k, point) in p.points.iter().enumerate() {
+                    for (k, point) in points.iter().enumerate() {
                         if n.is_some_and(|n| n != point.len()) {
                             return Err(located(
                                 &key("points"),
@@ -260,7 +329,7 @@ impl Policy {
                                 "epsilon must be one non-negative number or one per input".into(),
                             ));
                         }
-                        let name = if p.points.len() == 1 {
+                        let name = if points.len() == 1 {
                             p.name.clone()
                         } else {
                             format!("{}[{k}]", p.name)

@@ -732,7 +732,10 @@ mod tests {
             panic!("not tabular")
         };
         let names: Vec<&str> = f.iter().map(|f| f.name.as_str()).collect();
-        assert_eq!(names, ["age", "gene0008", "gene0009", "gene0010", "gene0011"]);
+        assert_eq!(
+            names,
+            ["age", "gene0008", "gene0009", "gene0010", "gene0011"]
+        );
         assert!(f[1..].iter().all(|f| f.unit == "counts"));
         assert_eq!(expand_name("p{1..3}_x").unwrap(), ["p1_x", "p2_x", "p3_x"]);
         assert_eq!(expand_name("{7..7}").unwrap(), ["7"]);
