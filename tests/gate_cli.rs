@@ -344,3 +344,70 @@ fn html_report_renders_in_headless_chromium() {
     );
     eprintln!("screenshot of the HTML report: {}", shot.display());
 }
+
+/// A robustness template over a reference cohort: the centres come from the scenario's world,
+/// mapped through its binding (a 200-gene panel here), one property per sample; both forms
+/// (`points` and `reference`) together, or an empty cohort, are located errors.
+#[test]
+fn robustness_template_takes_a_reference_cohort() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |extra: &str| {
+        let p = dir.path().join("p.toml");
+        std::fs::write(
+            &p,
+            format!(
+                "name = \"ct\"\nmodel = \"{}\"\nbinding = \"{}\"\n\n[[properties]]\n\
+                 name = \"robust\"\nkind = \"robustness\"\nepsilon = 0.1\n{extra}",
+                abs("models/cell_type.onnx"),
+                abs("specs/models/cell_type.toml")
+            ),
+        )
+        .unwrap();
+        p
+    };
+    let reference = format!(
+        "reference = {{ scenario = \"{}\", samples = 3, seed = 9 }}\n",
+        abs("scenarios/cell_type.toml")
+    );
+    let p = beacons::gate::Policy::load(&write(&reference)).unwrap();
+    assert_eq!(p.properties.len(), 3);
+    let mut centres = Vec::new();
+    for (k, prop) in p.properties.iter().enumerate() {
+        assert_eq!(prop.name, format!("robust[{k}]"));
+        let beacons::gate::Source::Robustness { point, epsilon } = &prop.source else {
+            panic!("not a robustness property")
+        };
+        assert_eq!(point.len(), 200);
+        assert_eq!(epsilon, &vec![0.1; 200]);
+        // Counts: non-negative integers, not all zero.
+        assert!(point.iter().all(|v| *v >= 0.0 && v.fract() == 0.0));
+        assert!(point.iter().sum::<f64>() > 100.0);
+        centres.push(point.clone());
+    }
+    assert_ne!(centres[0], centres[1]);
+    // The same seed draws the same cohort.
+    let again = beacons::gate::Policy::load(&write(&reference)).unwrap();
+    let beacons::gate::Source::Robustness { point, .. } = &again.properties[0].source else {
+        panic!()
+    };
+    assert_eq!(point, &centres[0]);
+
+    let both = format!("{reference}points = [[1.0]]\n");
+    let e = beacons::gate::Policy::load(&write(&both))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not both") && e.contains("p.toml:"), "{e}");
+    let none = format!(
+        "reference = {{ scenario = \"{}\", samples = 0 }}\n",
+        abs("scenarios/cell_type.toml")
+    );
+    let e = beacons::gate::Policy::load(&write(&none))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("reference.samples must be 1"), "{e}");
+    let missing = "reference = { scenario = \"nowhere.toml\" }\n";
+    let e = beacons::gate::Policy::load(&write(missing))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("nowhere.toml"), "{e}");
+}

@@ -141,6 +141,19 @@ fn test_models_agree_with_tract() {
     }
 }
 
+/// The example models shipped in `models/` (sepsis, cell type with BatchNorm, cell image CNN,
+/// dose-response, one-compartment surrogate).
+#[test]
+fn shipped_models_agree_with_tract() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let files = onnx_files(&dir, false);
+    assert!(files.len() >= 6, "{files:?}");
+    for (i, p) in files.iter().enumerate() {
+        let worst = crosscheck(p, 5, 500 + i as u64);
+        eprintln!("{}: worst error ratio {worst:.3}", p.display());
+    }
+}
+
 #[test]
 fn benchmark_models_agree_with_tract() {
     let Some(dir) = benchmarks_dir() else { return };
