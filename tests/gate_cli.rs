@@ -411,3 +411,76 @@ fn robustness_template_takes_a_reference_cohort() {
         .to_string();
     assert!(e.contains("nowhere.toml"), "{e}");
 }
+
+/// An image model's counterexample is drawn in report.html (reference, counterexample and
+/// difference, one pixel per SVG rect), and report.json records the layout and the centre.
+#[test]
+fn image_counterexamples_are_pictures_in_the_html_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let policy = tmp.path().join("wide.toml");
+    // 40 ADU per pixel: far more than the model withstands.
+    std::fs::write(
+        &policy,
+        format!(
+            "name = \"cell_image_wide\"\nmodel = \"{}\"\nbinding = \"{}\"\n\n[[properties]]\n\
+             name = \"robust_wide\"\nkind = \"robustness\"\nepsilon = 40.0\ntimeout = 30\n\
+             reference = {{ scenario = \"{}\", samples = 1, seed = 1 }}\n",
+            abs("models/cell_image.onnx"),
+            abs("specs/models/cell_image.toml"),
+            abs("scenarios/cell_image.toml")
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("r");
+    let (code, _, err) = beacons(&[
+        "gate",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&read(&out.join("report.json"))).unwrap();
+    assert_eq!(
+        json["model"]["image"],
+        serde_json::json!({"channels": 1, "height": 28, "width": 28})
+    );
+    let ce = &json["properties"][0]["counterexample"];
+    let (x, c) = (
+        ce["input"].as_array().unwrap(),
+        ce["centre"].as_array().unwrap(),
+    );
+    assert_eq!((x.len(), c.len()), (784, 784));
+    // Inside the box: no pixel moved by more than 40 ADU (plus the box's outward ulp).
+    for (a, b) in x.iter().zip(c) {
+        let d = (a.as_f64().unwrap() - b.as_f64().unwrap()).abs();
+        assert!(d <= 40.0 + 1e-9, "{d}");
+    }
+    let html = read(&out.join("report.html"));
+    assert_eq!(
+        html.matches("class=\"ce-image\"").count(),
+        3,
+        "three pictures"
+    );
+    assert_eq!(html.matches("<rect x=").count(), 3 * 784);
+    assert!(
+        !html.contains("X = ["),
+        "an image's 784 numbers are not printed"
+    );
+    // Re-rendered from the JSON, byte for byte.
+    let again = tmp.path().join("again.html");
+    let (code, _, err) = beacons(&[
+        "report",
+        out.join("report.json").to_str().unwrap(),
+        "--format",
+        "html",
+        "--out",
+        again.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(read(&again), html);
+    // Keep it for people reading CI artefacts.
+    let artefacts = Path::new(ROOT).join("target/test-artefacts");
+    std::fs::create_dir_all(&artefacts).unwrap();
+    std::fs::write(artefacts.join("report-image-counterexample.html"), &html).unwrap();
+}

@@ -53,8 +53,8 @@ use crate::cert::{check, sha256_hex};
 use crate::error::{Error, Result};
 use crate::ir::passes::{canonicalize, Level};
 use crate::report::{
-    Counterexample, Decision, FileId, Machine, ModelId, Outcome, PropertyReport, Report,
-    ScenarioReport, Tool,
+    Counterexample, Decision, FileId, ImageShape, Machine, ModelId, Outcome, PropertyReport,
+    Report, ScenarioReport, Tool,
 };
 use crate::stress::binding::{Binding, InputBinding, Normalise};
 use crate::stress::runner::Prepared;
@@ -204,6 +204,8 @@ pub struct Policy {
     pub rules: Rules,
     /// The binding's per-input normalisation (identity without a binding).
     pub normalise: Vec<Normalise>,
+    /// The input layout, when the binding describes images.
+    pub image: Option<ImageShape>,
     text: String,
 }
 
@@ -261,6 +263,19 @@ impl Policy {
             None => Vec::new(),
         };
         let width = binding.as_ref().map(|b| b.width());
+        let image = match binding.as_ref().map(|b| &b.input) {
+            Some(InputBinding::Image {
+                channels,
+                height,
+                width,
+                ..
+            }) => Some(ImageShape {
+                channels: *channels,
+                height: *height,
+                width: *width,
+            }),
+            _ => None,
+        };
         let mut names = std::collections::BTreeSet::new();
         let mut properties = Vec::new();
         for (i, p) in file.properties.iter().enumerate() {
@@ -426,8 +441,18 @@ impl Policy {
                 .collect(),
             rules: file.rules,
             normalise,
+            image,
             text,
         })
+    }
+
+    /// A point in physical units (network input order) in the network's input units.
+    pub fn to_network(&self, point: &[f64]) -> Vec<f64> {
+        point
+            .iter()
+            .enumerate()
+            .map(|(k, &v)| self.normalise.get(k).map_or(v, |n| n.apply(v)))
+            .collect()
     }
 }
 
@@ -603,6 +628,10 @@ pub fn run(policy: &Policy, opts: &GateOptions) -> Result<Report> {
                 region: c.region,
                 input: c.input.clone(),
                 output: c.output.clone(),
+                centre: match &p.source {
+                    Source::Robustness { point, .. } => Some(policy.to_network(point)),
+                    _ => None,
+                },
             }),
             certificate,
             certificate_check,
@@ -647,6 +676,7 @@ pub fn run(policy: &Policy, opts: &GateOptions) -> Result<Report> {
             format: model.format.to_string(),
             inputs,
             outputs,
+            image: policy.image,
         },
         machine: Machine::current(),
         decision,

@@ -4,7 +4,7 @@
 //! with pass-rate-versus-severity plots and replay commands, the limitations, and the command
 //! that reproduces the run.
 
-use super::{esc, num, Outcome, Report, LIMITATIONS, METHODS};
+use super::{esc, num, Counterexample, ImageShape, Outcome, Report, LIMITATIONS, METHODS};
 use crate::stress::results::Curve;
 
 const CSS: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;color:#1d2733;background:#f5f7fa}
@@ -20,12 +20,124 @@ code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12.5px;word-bre
 .holds,.pass{color:#1e7d44;font-weight:600}.violated,.fail{color:#b3261e;font-weight:600}
 .unknown,.timeout{color:#a36a00;font-weight:600}
 .plots{display:flex;flex-wrap:wrap;gap:12px}.plot{background:#fff;border:1px solid #d8dee6;border-radius:6px;padding:6px}
-.muted{color:#5b6877;font-size:13px}";
+.muted{color:#5b6877;font-size:13px}
+.pictures{display:flex;flex-wrap:wrap;gap:10px;margin-top:6px}.pictures figure{margin:0;text-align:center;font-size:12px}";
 
 /// Colours of the plotted properties (colour-blind-safe palette).
 const COLOURS: &[&str] = &[
     "#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000",
 ];
+
+/// Largest edge, in pixels, of one drawn channel.
+const PICTURE_PX: usize = 90;
+
+/// One channel of an image as an inline SVG, one `<rect>` per pixel: grey levels from `lo`
+/// (black) to `hi` (white), or, with `diverging`, blue (negative) to white (0) to red (positive)
+/// scaled by `hi = max |v|`.
+fn picture(
+    values: &[f64],
+    shape: ImageShape,
+    channel: usize,
+    lo: f64,
+    hi: f64,
+    diverging: bool,
+    title: &str,
+) -> String {
+    let (h, w) = (shape.height, shape.width);
+    let cell = (PICTURE_PX / h.max(w)).max(1);
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"ce-image\" width=\"{}\" height=\"{}\" viewBox=\"0 0 {w} {h}\" shape-rendering=\"crispEdges\" role=\"img\" aria-label=\"{}\">",
+        w * cell,
+        h * cell,
+        esc(title)
+    );
+    let base = channel * h * w;
+    for y in 0..h {
+        for x in 0..w {
+            let v = values[base + y * w + x];
+            let (r, g, b) = if diverging {
+                let t = if hi > 0.0 {
+                    (v / hi).clamp(-1.0, 1.0)
+                } else {
+                    0.0
+                };
+                let fade = |t: f64| (255.0 * (1.0 - t.abs())).round() as u8;
+                if t >= 0.0 {
+                    (255, fade(t), fade(t))
+                } else {
+                    (fade(t), fade(t), 255)
+                }
+            } else {
+                let t = if hi > lo {
+                    ((v - lo) / (hi - lo)).clamp(0.0, 1.0)
+                } else {
+                    0.5
+                };
+                let g = (255.0 * t).round() as u8;
+                (g, g, g)
+            };
+            s += &format!("<rect x=\"{x}\" y=\"{y}\" width=\"1\" height=\"1\" fill=\"#{r:02x}{g:02x}{b:02x}\"/>");
+        }
+    }
+    s += "</svg>";
+    s
+}
+
+/// The counterexample of an image model drawn per channel: the reference image (the centre of
+/// a robustness property, when known), the counterexample, and their difference; grey levels
+/// share one scale per channel.
+fn pictures(ce: &Counterexample, shape: ImageShape) -> String {
+    let n = shape.channels * shape.height * shape.width;
+    if n == 0 || ce.input.len() != n || ce.centre.as_ref().is_some_and(|c| c.len() != n) {
+        return String::new();
+    }
+    let plane = shape.height * shape.width;
+    let mut s = String::from("<div class=\"pictures\">");
+    for c in 0..shape.channels {
+        let part = |v: &[f64]| v[c * plane..(c + 1) * plane].to_vec();
+        let mut all = part(&ce.input);
+        if let Some(centre) = &ce.centre {
+            all.extend(part(centre));
+        }
+        let lo = all.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = all.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let label = |what: &str| {
+            if shape.channels > 1 {
+                format!("{what}, channel {c}")
+            } else {
+                what.to_string()
+            }
+        };
+        let figure = |svg: String, caption: String| {
+            format!(
+                "<figure>{svg}<figcaption>{}</figcaption></figure>",
+                esc(&caption)
+            )
+        };
+        if let Some(centre) = &ce.centre {
+            s += &figure(
+                picture(centre, shape, c, lo, hi, false, &label("reference")),
+                label("reference (centre of the box)"),
+            );
+        }
+        s += &figure(
+            picture(&ce.input, shape, c, lo, hi, false, &label("counterexample")),
+            format!("{} [{}, {}]", label("counterexample"), num(lo), num(hi)),
+        );
+        if let Some(centre) = &ce.centre {
+            let diff: Vec<f64> = ce.input.iter().zip(centre).map(|(a, b)| a - b).collect();
+            let m = diff[c * plane..(c + 1) * plane]
+                .iter()
+                .fold(0.0f64, |a, d| a.max(d.abs()));
+            s += &figure(
+                picture(&diff, shape, c, -m, m, true, &label("difference")),
+                format!("{} (red +, blue −, ±{})", label("difference"), num(m)),
+            );
+        }
+    }
+    s += "</div>";
+    s
+}
 
 /// An inline SVG: pass rate (0–1) versus severity for every property under one perturbation.
 fn plot(perturbation: &str, kind: &str, curves: &[&Curve]) -> String {
@@ -211,12 +323,21 @@ pub fn render(r: &Report) -> String {
             } else if let Some(ce) = &p.counterexample {
                 let x: Vec<String> = ce.input.iter().map(|v| num(*v)).collect();
                 let y: Vec<String> = ce.output.iter().map(|v| num(*v)).collect();
-                format!(
-                    "counterexample (input box {}):<br>X = [{}]<br>Y = [{}]",
-                    ce.region,
-                    esc(&x.join(", ")),
-                    esc(&y.join(", "))
-                )
+                match r.model.image {
+                    // An image: the picture, and the outputs (the 784+ numbers are in the JSON).
+                    Some(shape) => format!(
+                        "counterexample (input box {}):{}Y = [{}]",
+                        ce.region,
+                        pictures(ce, shape),
+                        esc(&y.join(", "))
+                    ),
+                    None => format!(
+                        "counterexample (input box {}):<br>X = [{}]<br>Y = [{}]",
+                        ce.region,
+                        esc(&x.join(", ")),
+                        esc(&y.join(", "))
+                    ),
+                }
             } else {
                 esc(&p.reason)
             };
@@ -316,4 +437,48 @@ pub fn render(r: &Report) -> String {
         esc(&r.tool.version)
     );
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_counterexamples_are_drawn_with_reference_and_difference() {
+        let shape = ImageShape {
+            channels: 2,
+            height: 3,
+            width: 4,
+        };
+        let centre: Vec<f64> = (0..24).map(|i| i as f64).collect();
+        let mut input = centre.clone();
+        input[5] += 2.0;
+        input[17] -= 1.0;
+        let ce = Counterexample {
+            region: 0,
+            input,
+            output: vec![0.0, 1.0],
+            centre: Some(centre),
+        };
+        let html = pictures(&ce, shape);
+        // Three pictures per channel, one rect per pixel each.
+        assert_eq!(html.matches("<svg ").count(), 6, "{html}");
+        assert_eq!(html.matches("<rect ").count(), 6 * 12);
+        assert!(html.contains("difference, channel 1"));
+        // The changed pixel of channel 0 is pure red in the difference, unchanged ones white.
+        assert!(html.contains("fill=\"#ff0000\""));
+        assert!(html.contains("fill=\"#0000ff\""));
+        assert!(html.contains("fill=\"#ffffff\""));
+        // Darkest and brightest values of channel 0 map to black and white.
+        assert!(html.contains("fill=\"#000000\"") && html.contains("fill=\"#ffffff\""));
+        // A mismatched length draws nothing rather than garbage.
+        let bad = Counterexample {
+            input: vec![0.0; 5],
+            ..ce.clone()
+        };
+        assert_eq!(pictures(&bad, shape), "");
+        // Without a centre: only the counterexample.
+        let alone = Counterexample { centre: None, ..ce };
+        assert_eq!(pictures(&alone, shape).matches("<svg ").count(), 2);
+    }
 }

@@ -83,6 +83,18 @@ pub struct ModelId {
     /// `name [shape]` of every input and output.
     pub inputs: Vec<String>,
     pub outputs: Vec<String>,
+    /// For image models (an `[image]` binding): the layout of one input, so counterexamples
+    /// can be drawn. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageShape>,
+}
+
+/// The layout of an image input: values flattened channel-major (`c, y, x`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageShape {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
 }
 
 /// Where the checks ran.
@@ -179,6 +191,10 @@ pub struct Counterexample {
     pub region: usize,
     pub input: Vec<f64>,
     pub output: Vec<f64>,
+    /// For a robustness property: the centre of its box (network input units), so the report
+    /// can show what changed. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub centre: Option<Vec<f64>>,
 }
 
 /// One stress scenario.
