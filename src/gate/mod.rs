@@ -710,13 +710,15 @@ fn template_vnnlib(
             *s += &format!("(declare-const Y_{j} Real)\n");
         }
     };
+    // The box in network units encloses the image of the physical box: each end rounded
+    // outward through the normalisation (`Normalise::enclose`).
     let bounds = |s: &mut String, lo: &[f64], hi: &[f64]| {
         for i in 0..n_in {
-            *s += &format!(
-                "(assert (>= X_{i} {:?}))\n(assert (<= X_{i} {:?}))\n",
-                to_net(i, lo[i]),
-                to_net(i, hi[i])
-            );
+            let (l, h) = policy
+                .normalise
+                .get(i)
+                .map_or((lo[i], hi[i]), |nz| nz.enclose(lo[i], hi[i]));
+            *s += &format!("(assert (>= X_{i} {l:?}))\n(assert (<= X_{i} {h:?}))\n");
         }
     };
     let misfit = |what: &str| {

@@ -67,6 +67,36 @@ impl Normalise {
         }
     }
 
+    /// An enclosure `[lo, hi]` of the real normalised values of every real `x ∈ [a, b]`
+    /// (`a ≤ b`), rounded outward after every floating-point step (all three maps are
+    /// increasing). What a proof over a box in network units needs to cover a physical box.
+    pub fn enclose(&self, a: f64, b: f64) -> (f64, f64) {
+        // a·/d for a in [n_lo, n_hi] over a divisor d in [d_lo, d_hi] > 0, outward.
+        let div = |n_lo: f64, n_hi: f64, d_lo: f64, d_hi: f64| {
+            let lo = if n_lo >= 0.0 {
+                n_lo / d_hi
+            } else {
+                n_lo / d_lo
+            };
+            let hi = if n_hi >= 0.0 {
+                n_hi / d_lo
+            } else {
+                n_hi / d_hi
+            };
+            (lo.next_down(), hi.next_up())
+        };
+        match *self {
+            Normalise::None => (a, b),
+            Normalise::Standard { mean, std } => {
+                div((a - mean).next_down(), (b - mean).next_up(), std, std)
+            }
+            Normalise::MinMax { min, max } => {
+                let (d_lo, d_hi) = ((max - min).next_down(), (max - min).next_up());
+                div((a - min).next_down(), (b - min).next_up(), d_lo, d_hi)
+            }
+        }
+    }
+
     fn check(&self) -> std::result::Result<(), String> {
         match *self {
             Normalise::None => Ok(()),
@@ -718,6 +748,50 @@ mod tests {
 
     fn parse(text: &str) -> Result<Binding> {
         Binding::parse(Path::new("specs/models/m.toml"), text)
+    }
+
+    #[test]
+    fn normalised_boxes_enclose_the_real_image() {
+        // Exact cases (small integers, power-of-two divisors): the result is representable, so
+        // the enclosure must hold it strictly inside.
+        for (a, b, mean, std) in [
+            (1.0, 3.0, 2.0, 4.0),
+            (-7.0, 9.0, 0.5, 0.25),
+            (0.0, 0.0, 0.0, 1.0),
+        ] {
+            let n = Normalise::Standard { mean, std };
+            let (lo, hi) = n.enclose(a, b);
+            assert!(
+                lo < (a - mean) / std && (b - mean) / std < hi,
+                "{a} {b}: [{lo}, {hi}]"
+            );
+        }
+        // Cancellation: the error of fl(0.1 + 0.2) is all that is left of a − mean.
+        let n = Normalise::Standard {
+            mean: 0.1 + 0.2,
+            std: 3.0,
+        };
+        let (lo, hi) = n.enclose(0.3, 0.3);
+        // Real value: (0.3 − fl(0.1+0.2))/3 = −2⁻⁵⁴/3 ≈ −1.85e-17 (the doubles, exactly).
+        let v = -(2f64.powi(-54)) / 3.0;
+        assert!(lo < v && v < hi && hi < 0.0 && lo > -1e-16, "[{lo}, {hi}]");
+        let m = Normalise::MinMax {
+            min: -1.0,
+            max: 3.0,
+        };
+        let (lo, hi) = m.enclose(-1.0, 3.0);
+        assert!(lo < 0.0 && hi > 1.0 && lo > -1e-15 && hi < 1.0 + 1e-15);
+        assert_eq!(Normalise::None.enclose(2.0, 5.0), (2.0, 5.0));
+        // Against apply(): never inside the rounded values.
+        let n = Normalise::Standard {
+            mean: 97.3,
+            std: 13.7,
+        };
+        for k in 0..1000 {
+            let a = 50.0 + 0.137 * k as f64;
+            let (lo, hi) = n.enclose(a, a + 0.5);
+            assert!(lo < n.apply(a) && n.apply(a + 0.5) < hi, "{a}");
+        }
     }
 
     #[test]
