@@ -179,3 +179,85 @@ fn malformed_certificates_are_parse_errors_not_panics() {
         assert!(matches!(e, beacons::Error::Parse { .. }), "{text}: {e}");
     }
 }
+
+/// Every shipped example property that holds (ReLU, tanh, BatchNorm and CNN models): its
+/// certificate is accepted, and the same certificate with its claims raised far above what
+/// the network reaches is rejected. The cell models' properties are the gate's
+/// robustness templates over their reference cohorts.
+#[test]
+fn shipped_examples_certificates_are_accepted_and_mutations_rejected() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let d = tmp.path();
+    let mut cases: Vec<(std::path::PathBuf, std::path::PathBuf)> = [
+        ("models/dose_response.onnx", "specs/dose_response_range.vnnlib"),
+        ("models/dose_response.onnx", "specs/dose_response_high_dose.vnnlib"),
+        ("models/sepsis_risk.onnx", "specs/sepsis_high_lactate.vnnlib"),
+    ]
+    .iter()
+    .map(|(m, s)| (root.join(m), root.join(s)))
+    .collect();
+    for (name, eps) in [("cell_type", 0.15), ("cell_image", 1.0)] {
+        let policy = d.join(format!("{name}.toml"));
+        std::fs::write(
+            &policy,
+            format!(
+                "name = \"{name}\"\nmodel = \"{m}\"\nbinding = \"{b}\"\n[[properties]]\n\
+                 name = \"r\"\nkind = \"robustness\"\nepsilon = {eps}\n\
+                 reference = {{ scenario = \"{s}\", samples = 2, seed = 1 }}\n",
+                m = root.join(format!("models/{name}.onnx")).display(),
+                b = root.join(format!("specs/models/{name}.toml")).display(),
+                s = root.join(format!("scenarios/{name}.toml")).display(),
+            ),
+        )
+        .expect("write policy");
+        let out = d.join(format!("gate-{name}"));
+        let st = beacons(d)
+            .args(["gate", "--policy"])
+            .arg(&policy)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .expect("gate");
+        assert_eq!(st.status.code(), Some(0), "{}", String::from_utf8_lossy(&st.stderr));
+        for k in 0..2 {
+            cases.push((
+                root.join(format!("models/{name}.onnx")),
+                out.join(format!("specs/r[{k}].vnnlib")),
+            ));
+        }
+    }
+    for (i, (model, spec)) in cases.iter().enumerate() {
+        let cert = d.join(format!("c{i}.json"));
+        let st = beacons(d)
+            .arg("verify")
+            .args([model, spec])
+            .arg("--certificate")
+            .arg(&cert)
+            .status()
+            .expect("verify");
+        assert_eq!(st.code(), Some(0), "{} holds", spec.display());
+        let check = |c: &Path| {
+            let o = beacons(d)
+                .arg("check-cert")
+                .args([model, spec])
+                .arg(c)
+                .output()
+                .expect("check-cert");
+            (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned())
+        };
+        let (code, out) = check(&cert);
+        assert_eq!(code, Some(0), "{}: {out}", spec.display());
+        let mut c = Certificate::parse(&std::fs::read_to_string(&cert).unwrap(), &cert)
+            .expect("parses");
+        for leaf in c.regions.iter_mut().flat_map(|r| r.leaves.iter_mut()) {
+            for claim in &mut leaf.claims {
+                claim.bound = Num(1e6);
+            }
+        }
+        let bad = d.join(format!("c{i}-raised.json"));
+        c.write(&bad).expect("write");
+        let (code, out) = check(&bad);
+        assert_eq!(code, Some(1), "{}: raised claims accepted: {out}", spec.display());
+    }
+}

@@ -5,7 +5,8 @@
 //!
 //! In: a canonical [`Graph`] that is a chain of `Linear`, `Conv` (unrolled here to a dense
 //! matrix), `BatchNorm` (subtract the mean, scale by an outward enclosure of
-//! `scale/√(var+ε)`, add the bias), `Relu`, `Reshape`, `AddConst`, `MulConst`, `DivConst`
+//! `scale/√(var+ε)`, add the bias), `Relu`, `Tanh`, `Sigmoid` (parallel lines of the slope
+//! `min(f'(l), f'(u))`, valid because `f'` is unimodal), `Reshape`, `AddConst`, `MulConst`, `DivConst`
 //! nodes ([`Net::new`] rejects anything else), a box, and rows `c`
 //! over the outputs. Out: for each row, a number `m` with `c·N(x) ≥ m` for every real `x` of
 //! the box, and the input coefficients of the linear bound behind it ([`Net::lower_rows`]).
@@ -71,6 +72,84 @@ fn imul(a: f64, b: f64, c: f64, d: f64) -> (f64, f64) {
         return (f64::NAN, f64::NAN);
     }
     (down(lo), up(hi))
+}
+
+/// The S-shaped activations: increasing, with a derivative that increases up to 0 and
+/// decreases after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Squash {
+    Tanh,
+    Sigmoid,
+}
+
+/// Relative error assumed of the platform's `tanh` and `exp` (the one assumption beyond
+/// IEEE-754, stated in the README: accurate to 2⁻⁵⁰; widened here to 2⁻⁴⁵).
+const LIBM_REL: f64 = 1.0 / (1u64 << 45) as f64;
+
+/// `[lo, hi] ∋ f(x)` for the real function, from the platform's value widened by
+/// [`LIBM_REL`] relative plus 2⁻¹⁰⁷⁰ absolute.
+fn libm_widen(v: f64) -> (f64, f64) {
+    let w = up(up(v.abs() * LIBM_REL) + f64::MIN_POSITIVE / (1u64 << 48) as f64);
+    (down(v - w), up(v + w))
+}
+
+impl Squash {
+    /// An enclosure of `f(x)`.
+    fn enclose(self, x: f64) -> (f64, f64) {
+        if x.is_nan() {
+            return (f64::NAN, f64::NAN);
+        }
+        match self {
+            Squash::Tanh => {
+                let (lo, hi) = libm_widen(x.tanh());
+                (lo.max(-1.0), hi.min(1.0))
+            }
+            Squash::Sigmoid => {
+                let (elo, ehi) = libm_widen((-x).exp());
+                let lo = if ehi.is_finite() {
+                    down(1.0 / up(1.0 + ehi))
+                } else {
+                    0.0
+                };
+                let hi = up(1.0 / down(1.0 + elo.max(0.0)));
+                (lo.max(0.0), hi.min(1.0))
+            }
+        }
+    }
+
+    /// A lower bound `≥ 0` of `f'(x)` (`1 − tanh²`, `σ(1 − σ)`).
+    fn slope_below(self, x: f64) -> f64 {
+        let (lo, hi) = self.enclose(x);
+        let d = match self {
+            Squash::Tanh => {
+                let t = lo.abs().max(hi.abs());
+                down(1.0 - up(t * t))
+            }
+            // σ(1 − σ) is concave in σ: its minimum over [lo, hi] is at an end.
+            Squash::Sigmoid => down(lo * down(1.0 - lo)).min(down(hi * down(1.0 - hi))),
+        };
+        if d > 0.0 {
+            d
+        } else {
+            0.0
+        }
+    }
+
+    /// The relaxation on `[l, u]`: a slope `λ ≥ 0` below `f'` everywhere on `[l, u]`, and
+    /// constants with `λz + c_lo ≤ f(z) ≤ λz + c_hi` there. Since `f'` is unimodal,
+    /// `min f' = min(f'(l), f'(u))` on `[l, u]`, so `f(z) − λz` is non-decreasing and lies
+    /// between its values at `l` and `u`.
+    fn relax(self, l: f64, u: f64) -> (f64, f64, f64) {
+        let lam = self.slope_below(l).min(self.slope_below(u));
+        let (fl, _) = self.enclose(l);
+        let (_, fu) = self.enclose(u);
+        if lam == 0.0 || !(l.is_finite() && u.is_finite()) {
+            return (0.0, fl, fu);
+        }
+        let (_, ql) = imul(lam, lam, l, l);
+        let (pu, _) = imul(lam, lam, u, u);
+        (lam, down(fl - ql), up(fu - pu))
+    }
 }
 
 /// Most weights a convolution may unroll to (a dense matrix of `f64`: 400 MB).
@@ -219,6 +298,8 @@ enum Layer {
         b: Array1<f64>,
     },
     Relu,
+    /// `tanh` or the logistic sigmoid, elementwise.
+    Squash(Squash),
     /// Elementwise `y = x + c`.
     Add(Vec<f64>),
     /// Elementwise `y = x · [sl, sh]` (an enclosure of the real factor, never straddling 0).
@@ -279,6 +360,8 @@ impl Net {
                     });
                 }
                 Op::Relu => layers.push(Layer::Relu),
+                Op::Tanh => layers.push(Layer::Squash(Squash::Tanh)),
+                Op::Sigmoid => layers.push(Layer::Squash(Squash::Sigmoid)),
                 Op::Reshape { .. } => {}
                 Op::AddConst(c) => layers.push(Layer::Add(broadcast(c, shape, name)?)),
                 Op::MulConst(c) => layers.push(Layer::Scale(
@@ -337,8 +420,8 @@ impl Net {
                 }
                 other => {
                     return Err(Error::Invalid(format!(
-                        "check-cert supports Linear, Conv, BatchNorm, Relu, Reshape, AddConst, \
-                         MulConst and DivConst layers; node `{name}` is {}",
+                        "check-cert supports Linear, Conv, BatchNorm, Relu, Tanh, Sigmoid, \
+                         Reshape, AddConst, MulConst and DivConst layers; node `{name}` is {}",
                         other.kind()
                     )))
                 }
@@ -390,6 +473,11 @@ impl Net {
                     lo: x.lo.iter().map(|v| v.max(0.0)).collect(),
                     hi: x.hi.iter().map(|v| v.max(0.0)).collect(),
                 },
+                // Increasing: the ends map to the ends.
+                Layer::Squash(f) => Bounds {
+                    lo: x.lo.iter().map(|&v| f.enclose(v).0).collect(),
+                    hi: x.hi.iter().map(|&v| f.enclose(v).1).collect(),
+                },
                 Layer::Add(c) => Bounds {
                     lo: x.lo.iter().zip(c).map(|(v, c)| down(v + c)).collect(),
                     hi: x.hi.iter().zip(c).map(|(v, c)| up(v + c)).collect(),
@@ -410,10 +498,14 @@ impl Net {
             }
             // A layer feeding a ReLU (a Linear, or the last step of a BatchNorm or elementwise
             // constant after one): its unstable neurons again, backward.
-            if !matches!(layer, Layer::Relu) && matches!(self.layers.get(k + 1), Some(Layer::Relu))
-            {
+            let feeds = self.layers.get(k + 1);
+            let activation = !matches!(layer, Layer::Relu | Layer::Squash(_));
+            if activation && matches!(feeds, Some(Layer::Relu | Layer::Squash(_))) {
+                // ReLU: the neurons whose sign is open; tanh/sigmoid: every neuron (the
+                // relaxation's slope and constants depend on both ends).
+                let squash = matches!(feeds, Some(Layer::Squash(_)));
                 let unstable: Vec<usize> = (0..next.lo.len())
-                    .filter(|&j| next.lo[j] < 0.0 && next.hi[j] > 0.0)
+                    .filter(|&j| squash || (next.lo[j] < 0.0 && next.hi[j] > 0.0))
                     .collect();
                 if !unstable.is_empty() {
                     let n = next.lo.len();
@@ -496,6 +588,33 @@ impl Net {
                                 acc[i] = down(down(acc[i] + konst) - err);
                                 lam[[i, j]] = pick;
                             }
+                        }
+                    }
+                }
+                Layer::Squash(f) => {
+                    let (l, u) = (&below.lo, &below.hi);
+                    let relax: Vec<(f64, f64, f64)> =
+                        (0..l.len()).map(|j| f.relax(l[j], u[j])).collect();
+                    for i in 0..m {
+                        for (j, &(slope, c_lo, c_hi)) in relax.iter().enumerate() {
+                            let lv = lam[[i, j]];
+                            if lv == 0.0 {
+                                continue;
+                            }
+                            // λ·f(z) ≥ λ·slope·z + λ·c, c = c_lo for λ > 0, c_hi for λ < 0.
+                            let c = if lv > 0.0 { c_lo } else { c_hi };
+                            let (konst, _) = imul(lv, lv, c, c);
+                            if slope == 0.0 {
+                                acc[i] = down(acc[i] + konst);
+                                lam[[i, j]] = 0.0;
+                                continue;
+                            }
+                            let (p, q) = imul(lv, lv, slope, slope);
+                            let pick = lv * slope;
+                            let zmax = l[j].abs().max(u[j].abs());
+                            let err = if q == p { 0.0 } else { up(up(q - p) * zmax) };
+                            acc[i] = down(down(acc[i] + konst) - err);
+                            lam[[i, j]] = pick;
                         }
                     }
                 }
@@ -704,6 +823,76 @@ mod tests {
                             bp[k]
                         );
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn tanh_and_sigmoid_bounds_contain_sampled_outputs() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        for case in 0..40 {
+            let mut g = random_mlp(&mut rng, &[3, 8, 8, 2]);
+            // Replace the ReLUs by tanh / sigmoid.
+            for node in g.nodes.iter_mut() {
+                if matches!(node.op, Op::Relu) {
+                    node.op = if case % 2 == 0 { Op::Tanh } else { Op::Sigmoid };
+                }
+            }
+            let net = Net::new(&g).unwrap();
+            let lo: Vec<f64> = (0..3).map(|_| rng.random_range(-2.0..1.0)).collect();
+            let w = if case < 20 { 0.05 } else { 1.5 };
+            let hi: Vec<f64> = lo.iter().map(|l| l + rng.random_range(0.0..w)).collect();
+            let rows = ndarray::arr2(&[[1.0, 0.0], [-1.0, 0.0], [1.0, -1.0], [0.0, -1.0]]);
+            let (b, _) = net.lower_rows(&lo, &hi, rows.clone());
+            let x = Array2::from_shape_fn((400, 3), |(r, i)| match r {
+                0 => lo[i],
+                1 => hi[i],
+                _ => rng.random_range(lo[i]..=hi[i]),
+            });
+            let y = crate::eval::forward_f64(&g, x.view()).unwrap();
+            let mut gap = f64::INFINITY;
+            for yr in y.rows() {
+                for (k, row) in rows.rows().into_iter().enumerate() {
+                    let v: f64 = row.iter().zip(yr.iter()).map(|(c, y)| c * y).sum();
+                    assert!(
+                        b[k] <= v + 1e-9 * (1.0 + v.abs()),
+                        "case {case}: {} > {v}",
+                        b[k]
+                    );
+                    gap = gap.min(v - b[k]);
+                }
+            }
+            // On narrow boxes the relaxation is tight: the closest sample is near the bound.
+            if case < 20 {
+                assert!(gap < 0.05, "case {case}: loose by {gap}");
+            }
+        }
+    }
+
+    #[test]
+    fn squash_relaxation_holds_at_the_ends_and_between() {
+        for f in [Squash::Tanh, Squash::Sigmoid] {
+            for &(l, u) in &[
+                (-3.0, -1.0),
+                (-1.0, 2.0),
+                (0.5, 4.0),
+                (-30.0, 30.0),
+                (1.0, 1.0),
+            ] {
+                let (slope, c_lo, c_hi) = f.relax(l, u);
+                assert!(slope >= 0.0);
+                for k in 0..=100 {
+                    let z = l + (u - l) * k as f64 / 100.0;
+                    let v = match f {
+                        Squash::Tanh => z.tanh(),
+                        Squash::Sigmoid => 1.0 / (1.0 + (-z).exp()),
+                    };
+                    assert!(
+                        slope * z + c_lo <= v && v <= slope * z + c_hi,
+                        "{f:?} [{l}, {u}] at {z}"
+                    );
                 }
             }
         }
