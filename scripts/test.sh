@@ -27,6 +27,12 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 &
     || echo "WARNING: could not install chromium: the HTML rendering test will skip" >&2
 fi
 
+# The official JUnit XSD and SARIF 2.1.0 JSON schema, with xmllint and Python's jsonschema,
+# for tests/report_schemas.rs (cached in target/schemas; see the script).
+echo "== fetching the report schemas"
+export BEACONS_SCHEMAS="${BEACONS_SCHEMAS:-$(pwd)/target/schemas}"
+bash scripts/fetch_schemas.sh
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy --release --all-targets -- -D warnings"

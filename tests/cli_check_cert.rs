@@ -190,9 +190,18 @@ fn shipped_examples_certificates_are_accepted_and_mutations_rejected() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let d = tmp.path();
     let mut cases: Vec<(std::path::PathBuf, std::path::PathBuf)> = [
-        ("models/dose_response.onnx", "specs/dose_response_range.vnnlib"),
-        ("models/dose_response.onnx", "specs/dose_response_high_dose.vnnlib"),
-        ("models/sepsis_risk.onnx", "specs/sepsis_high_lactate.vnnlib"),
+        (
+            "models/dose_response.onnx",
+            "specs/dose_response_range.vnnlib",
+        ),
+        (
+            "models/dose_response.onnx",
+            "specs/dose_response_high_dose.vnnlib",
+        ),
+        (
+            "models/sepsis_risk.onnx",
+            "specs/sepsis_high_lactate.vnnlib",
+        ),
     ]
     .iter()
     .map(|(m, s)| (root.join(m), root.join(s)))
@@ -219,7 +228,12 @@ fn shipped_examples_certificates_are_accepted_and_mutations_rejected() {
             .arg(&out)
             .output()
             .expect("gate");
-        assert_eq!(st.status.code(), Some(0), "{}", String::from_utf8_lossy(&st.stderr));
+        assert_eq!(
+            st.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&st.stderr)
+        );
         for k in 0..2 {
             cases.push((
                 root.join(format!("models/{name}.onnx")),
@@ -244,12 +258,15 @@ fn shipped_examples_certificates_are_accepted_and_mutations_rejected() {
                 .arg(c)
                 .output()
                 .expect("check-cert");
-            (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned())
+            (
+                o.status.code(),
+                String::from_utf8_lossy(&o.stdout).into_owned(),
+            )
         };
         let (code, out) = check(&cert);
         assert_eq!(code, Some(0), "{}: {out}", spec.display());
-        let mut c = Certificate::parse(&std::fs::read_to_string(&cert).unwrap(), &cert)
-            .expect("parses");
+        let mut c =
+            Certificate::parse(&std::fs::read_to_string(&cert).unwrap(), &cert).expect("parses");
         for leaf in c.regions.iter_mut().flat_map(|r| r.leaves.iter_mut()) {
             for claim in &mut leaf.claims {
                 claim.bound = Num(1e6);
@@ -258,6 +275,11 @@ fn shipped_examples_certificates_are_accepted_and_mutations_rejected() {
         let bad = d.join(format!("c{i}-raised.json"));
         c.write(&bad).expect("write");
         let (code, out) = check(&bad);
-        assert_eq!(code, Some(1), "{}: raised claims accepted: {out}", spec.display());
+        assert_eq!(
+            code,
+            Some(1),
+            "{}: raised claims accepted: {out}",
+            spec.display()
+        );
     }
 }
