@@ -484,3 +484,58 @@ fn image_counterexamples_are_pictures_in_the_html_report() {
     std::fs::create_dir_all(&artefacts).unwrap();
     std::fs::write(artefacts.join("report-image-counterexample.html"), &html).unwrap();
 }
+
+/// `beacons gate --policy P MODEL` gates another model file against the same policy: the
+/// flawed sepsis model under the sound model's policy is blocked, the report names it, and
+/// its stress replay command carries `--model` and reproduces the failure.
+#[test]
+fn a_candidate_model_is_gated_against_a_fixed_policy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("r");
+    let (code, _, err) = beacons(&[
+        "gate",
+        "--policy",
+        "specs/policies/sepsis_risk.toml",
+        "models/sepsis_risk_flawed.onnx",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&read(&out.join("report.json"))).unwrap();
+    assert_eq!(
+        json["model"]["file"]["path"],
+        "models/sepsis_risk_flawed.onnx"
+    );
+    assert!(json["reproduce"]
+        .as_str()
+        .unwrap()
+        .contains("sepsis_risk.toml models/sepsis_risk_flawed.onnx"));
+    let replay = json["scenarios"][0]["results"]["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["failures"].as_array().cloned().unwrap_or_default())
+        .map(|f| f["replay"].as_str().unwrap().to_string())
+        .next()
+        .expect("a stress failure");
+    assert!(
+        replay.starts_with(
+            "beacons stress scenarios/sepsis_risk.toml --model models/sepsis_risk_flawed.onnx --replay "
+        ),
+        "{replay}"
+    );
+    let args: Vec<&str> = replay.split_whitespace().skip(1).collect();
+    let (code, stdout, err) = beacons(&args);
+    assert_eq!(code, 1, "{err}");
+    assert!(stdout.contains("reproduced bit for bit"), "{stdout}");
+    // A model that does not fit the policy's binding is an input error.
+    let (code, _, err) = beacons(&[
+        "gate",
+        "--policy",
+        "specs/policies/sepsis_risk.toml",
+        "models/dose_response.onnx",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+}

@@ -51,6 +51,10 @@ pub struct GateArgs {
     /// The release policy (TOML; see specs/policies/).
     #[arg(long)]
     pub policy: PathBuf,
+    /// The model to gate (ONNX or NNet; default: the policy's `model`). Its properties and
+    /// scenarios then run on this file, through the policy's bindings (a retrained model with
+    /// the same inputs and outputs).
+    pub model: Option<PathBuf>,
     /// The report folder (default: reports/<model>-<first 12 hex digits of its SHA-256>).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -188,6 +192,10 @@ pub struct StressArgs {
     /// Reproduce one failure from the replay token printed with it.
     #[arg(long, value_name = "TOKEN")]
     pub replay: Option<String>,
+    /// Run on this model instead of the one the scenario's binding names (a retrained model
+    /// with the same inputs and outputs).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
     /// Write the JSON results to this file.
     #[arg(long)]
     pub out: Option<PathBuf>,

@@ -206,6 +206,9 @@ pub struct Policy {
     pub normalise: Vec<Normalise>,
     /// The input layout, when the binding describes images.
     pub image: Option<ImageShape>,
+    /// The model was given on the command line: scenarios run on it (through their
+    /// bindings) instead of the model their bindings name.
+    pub model_overridden: bool,
     text: String,
 }
 
@@ -442,8 +445,15 @@ impl Policy {
             rules: file.rules,
             normalise,
             image,
+            model_overridden: false,
             text,
         })
+    }
+
+    /// Gates `model` instead of the policy's: every property and scenario runs on it.
+    pub fn use_model(&mut self, model: &Path) {
+        self.model = model.to_path_buf();
+        self.model_overridden = true;
     }
 
     /// A point in physical units (network input order) in the network's input units.
@@ -548,7 +558,10 @@ pub fn run(policy: &Policy, opts: &GateOptions) -> Result<Report> {
     }
     let mut scenarios = Vec::new();
     for path in &policy.scenarios {
-        let sc = Scenario::load(path)?;
+        let mut sc = Scenario::load(path)?;
+        if policy.model_overridden {
+            sc.use_model(&policy.model);
+        }
         let bound = file_id(&sc.binding.model)?;
         if bound.sha256 != model_id.sha256 {
             return Err(Error::Invalid(format!(

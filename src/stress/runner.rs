@@ -518,10 +518,18 @@ impl Prepared {
                         found_by: f.found_by.into(),
                         found_at_severity: f.found_at_severity,
                         digest: format!("{:016x}", Prepared::digest(&ev, &f.case.samples)),
-                        replay: format!(
-                            "beacons stress {} --replay {token}",
-                            self.scenario.path.display()
-                        ),
+                        replay: if self.scenario.model_override {
+                            format!(
+                                "beacons stress {} --model {} --replay {token}",
+                                self.scenario.path.display(),
+                                self.scenario.binding.model.display()
+                            )
+                        } else {
+                            format!(
+                                "beacons stress {} --replay {token}",
+                                self.scenario.path.display()
+                            )
+                        },
                         token,
                     });
                 }

@@ -165,6 +165,8 @@ pub struct Scenario {
     pub properties: Vec<PropertyEntry>,
     /// FNV-1a of the scenario and binding texts: replay tokens are bound to it.
     pub hash: u64,
+    /// The model was given on the command line (`--model`), replacing the binding's.
+    pub model_override: bool,
     text: String,
 }
 
@@ -312,8 +314,16 @@ impl Scenario {
             perturbations,
             properties,
             hash,
+            model_override: false,
             text: text.to_string(),
         })
+    }
+
+    /// Runs the scenario on `model` instead of the model its binding names (a retrained
+    /// model with the same inputs and outputs); replay commands then name it.
+    pub fn use_model(&mut self, model: &Path) {
+        self.binding.model = model.to_path_buf();
+        self.model_override = true;
     }
 
     /// A semantic error located at key `key` of this scenario file.

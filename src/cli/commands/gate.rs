@@ -1,4 +1,4 @@
-//! `beacons gate --policy P [--out DIR] [--json]`: the release gate (see `gate`). Writes
+//! `beacons gate --policy P [MODEL] [--out DIR] [--json]`: the release gate (see `gate`). Writes
 //! report.json, report.md, report.html, junit.xml, report.sarif and the certificates of the
 //! properties that hold into the report folder; under GitHub Actions also prints `::error`
 //! annotations and appends the Markdown to `$GITHUB_STEP_SUMMARY`.
@@ -51,12 +51,18 @@ fn github_annotations(r: &Report) -> String {
 }
 
 pub fn run(args: &GateArgs) -> Result<ExitStatus> {
-    let policy = Policy::load(&args.policy)?;
+    let mut policy = Policy::load(&args.policy)?;
+    if let Some(m) = &args.model {
+        policy.use_model(m);
+    }
     let out_dir = match &args.out {
         Some(d) => d.clone(),
         None => gate::default_out_dir(&policy.model)?,
     };
     let mut command = format!("beacons gate --policy {}", args.policy.display());
+    if let Some(m) = &args.model {
+        command += &format!(" {}", m.display());
+    }
     if let Some(d) = &args.out {
         command += &format!(" --out {}", d.display());
     }

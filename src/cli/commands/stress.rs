@@ -150,7 +150,10 @@ pub fn replay_summary(r: &ReplayResult) -> String {
 }
 
 pub fn run(args: &StressArgs) -> Result<ExitStatus> {
-    let scenario = Scenario::load(&args.scenario)?;
+    let mut scenario = Scenario::load(&args.scenario)?;
+    if let Some(m) = &args.model {
+        scenario.use_model(m);
+    }
     let prepared = Prepared::load(scenario)?;
     let mut stdout = std::io::stdout().lock();
     if let Some(text) = &args.replay {
