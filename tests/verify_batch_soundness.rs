@@ -90,3 +90,77 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 120, ..ProptestConfig::default() })]
+
+    /// ReLU splitting (`verify::relu_bab`): a child bounded with an inherited enclosure cut at
+    /// one unstable neuron (`[max(l,0), u]` or `[l, min(u,0)]`) never excludes the exact value
+    /// of a point of the box whose neuron has that sign; and every point has one of the signs.
+    #[test]
+    fn relu_split_children_contain_their_points(seed in any::<u64>(), exp in -1i32..=1) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let cfg = RandomGraphConfig {
+            families: vec![Family::Mlp],
+            max_width: 8,
+            max_layers: 4,
+            weight_scale: 10f64.powi(exp),
+            smooth_activations: false,
+            extra_output_prob: 0.0,
+            ..RandomGraphConfig::default()
+        };
+        let g = random_graph(&mut rng, &cfg);
+        let (n, m) = (g.input_size(), g.output_size());
+        let centre: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let lo: Vec<f64> = centre.iter().map(|c| c - rng.random::<f64>()).collect();
+        let hi: Vec<f64> = centre.iter().map(|c| c + rng.random::<f64>()).collect();
+        let c = Array2::from_shape_fn((3, m), |_| rng.random_range(-2.0..2.0));
+        let Ok(plan) = Plan::new(&g) else { return Ok(()) };
+        let root = Job { lo: lo.clone(), hi: hi.clone(), inherited: None };
+        let Ok(mut rb) = plan.bound(&g, &c, std::slice::from_ref(&root)) else { return Ok(()) };
+        let rb = rb.remove(0);
+        // Every unstable ReLU input neuron of the root (up to 3 of them, split in turn).
+        let relu_inputs: Vec<usize> = g
+            .nodes
+            .iter()
+            .filter(|nd| matches!(nd.op, beacons::ir::Op::Relu))
+            .map(|nd| nd.inputs[0].0)
+            .collect();
+        let mut cuts = Vec::new();
+        for &v in &relu_inputs {
+            if let Some(b) = rb.inherited[v].as_ref() {
+                for j in 0..b.len() {
+                    if b.lo[j] < 0.0 && b.hi[j] > 0.0 {
+                        cuts.push((v, j));
+                    }
+                }
+            }
+        }
+        for &(v, j) in cuts.iter().take(3) {
+            let mut jobs = Vec::new();
+            for active in [true, false] {
+                let mut e = (*rb.inherited).clone();
+                let b = e[v].as_mut().unwrap();
+                if active { b.lo[j] = b.lo[j].max(0.0) } else { b.hi[j] = b.hi[j].min(0.0) }
+                jobs.push(Job { lo: lo.clone(), hi: hi.clone(), inherited: Some(std::sync::Arc::new(e)) });
+            }
+            let kids = plan.bound(&g, &c, &jobs).expect("bounded");
+            let boxed = Interval::new(lo.clone(), hi.clone());
+            for p in points(&mut rng, &boxed, 16, 24) {
+                let x = ndarray::Array2::from_shape_vec((1, n), p.clone()).unwrap();
+                let vals = beacons::eval::forward_all_f64(&g, x.view()).expect("evaluates");
+                let z = vals[v].iter().copied().nth(j).expect("neuron");
+                let ys = forward_f64_point(&g, &p).expect("exact evaluation");
+                // A point on the boundary (z = 0, up to rounding) belongs to both children.
+                for (kid, active) in kids.iter().zip([true, false]) {
+                    let inside = if active { z >= -1e-9 } else { z <= 1e-9 };
+                    if !inside || z.abs() < 1e-9 {
+                        continue;
+                    }
+                    let bb = BoxBounds { outputs: kid.output.clone(), rows: kid.rows.clone() };
+                    check_inside(&ys, &bb, &c, "relu-split child")?;
+                }
+            }
+        }
+    }
+}

@@ -622,6 +622,8 @@ pub fn run(policy: &Policy, opts: &GateOptions) -> Result<Report> {
                 }
                 Err(e) => format!("not re-checked: {e}"),
             };
+        } else if o.verdict == Verdict::Holds {
+            certificate_check = format!("not re-checked: {}", o.reason);
         }
         say(format!(
             "property {}: {} ({:.2} s)",

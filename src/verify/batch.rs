@@ -15,7 +15,10 @@
 //! - **Inheritance.** A parent's pre-activation enclosure is sound on every sub-box, so a
 //!   child's interval step is intersected with it before deciding which neurons are unstable,
 //!   and CROWN bounds are intersected with what is known (never replace it). Neurons the
-//!   parent already proved stable cost nothing.
+//!   parent already proved stable cost nothing. An inherited enclosure may also be *narrower*
+//!   than the parent's: ReLU splitting (`relu_bab`) bounds the sub-domain where a neuron is
+//!   active (its enclosure cut to `[0, u]`) or inactive (`[l, 0]`); every bound is then sound
+//!   on that sub-domain, and the two cover the box.
 //! - **Stacking.** The rows of all boxes of a batch (the unstable neurons of every box, or the
 //!   rows of `C` for every box) go through each backward step together. Steps whose rule uses
 //!   the enclosure of their input only through its magnitude `m` in the rounding allowance
@@ -71,6 +74,9 @@ pub struct Plan {
     out: ValueId,
     /// Values CROWN refines: inputs of relaxed nodes with a relaxed node above them.
     refine: Vec<bool>,
+    /// Values whose enclosures are inherited: the inputs of relaxed nodes (the refined ones,
+    /// and the first layer's, which ReLU splitting narrows; see `relu_bab`).
+    inherit: Vec<bool>,
 }
 
 /// Rows `range` of a stacked matrix belong to box `box_index`.
@@ -94,7 +100,12 @@ impl Plan {
         let refine = (0..n)
             .map(|v| feeds_relaxed[v] && relaxed_above[v])
             .collect();
-        Ok(Plan { x, out, refine })
+        Ok(Plan {
+            x,
+            out,
+            refine,
+            inherit: feeds_relaxed,
+        })
     }
 
     /// Bounds every job (see the module notes); `c` has one row per objective.
@@ -114,7 +125,7 @@ impl Plan {
                     .map(|i| vals[d][i.0].as_ref().expect("topological order"))
                     .collect();
                 let mut b = ops::interval(graph, node, &ins)?;
-                if self.refine[v.0] {
+                if self.inherit[v.0] {
                     if let Some(p) = job.inherited.as_ref().and_then(|p| p[v.0].as_ref()) {
                         b = b.intersect(p);
                     }
@@ -194,7 +205,7 @@ impl Plan {
                 Some(l) => l.slice(s![d * r..(d + 1) * r, ..]).to_owned(),
                 None => Array2::zeros((r, n_in)),
             };
-            for (v, keep) in val.iter_mut().zip(&self.refine) {
+            for (v, keep) in val.iter_mut().zip(&self.inherit) {
                 if !keep {
                     *v = None;
                 }

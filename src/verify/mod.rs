@@ -9,7 +9,8 @@
 //! 1. a quick attack on every region ([`attack`]: random samples, then PGD with restarts);
 //! 2. one CROWN bound (both intermediate-bound variants) per region;
 //! 3. for regions still open: input-splitting branch-and-bound ([`bab`]) when the input has at
-//!    most [`Options::max_split_inputs`] dimensions, otherwise a longer attack and `unknown`.
+//!    most [`Options::max_split_inputs`] dimensions, otherwise a longer attack and ReLU-splitting
+//!    branch-and-bound ([`relu_bab`]; its proofs carry no certificate).
 //!
 //! Around it: [`result_file`] writes the VNN-COMP result file, [`suite`] runs a VNN-COMP
 //! `instances.csv` (sharded), and [`results`] reads, writes and merges suite results.
@@ -18,6 +19,7 @@ pub mod attack;
 pub mod bab;
 pub mod batch;
 pub mod grad;
+pub mod relu_bab;
 pub mod result_file;
 pub mod results;
 pub mod suite;
@@ -147,6 +149,9 @@ const QUICK_ATTACK: attack::AttackConfig = attack::AttackConfig {
 };
 
 /// The longer attack for regions no split search will decide.
+/// Most open ReLU-split domains (each keeps its pre-activation enclosures).
+const RELU_MAX_DOMAINS: usize = 20_000;
+
 const LONG_ATTACK: attack::AttackConfig = attack::AttackConfig {
     samples: 2048,
     restarts: 64,
@@ -212,6 +217,7 @@ pub fn verify(graph: &Graph, spec: &Spec, opts: &Options) -> Result<Outcome> {
     }
     // Phase 3: split what is left.
     let mut unknown = Vec::new();
+    let mut relu_proved = Vec::new();
     let mut timed_out = false;
     for (k, r, margins) in open {
         if deadline.passed() {
@@ -227,12 +233,35 @@ pub fn verify(graph: &Graph, spec: &Spec, opts: &Options) -> Result<Outcome> {
                 outcome.counterexample = Some(c);
                 return finish(outcome, Verdict::Violated);
             }
-            unknown.push(format!(
-                "region {k}: not proved by one CROWN bound and no counterexample found \
-                 (input splitting is used up to {} inputs, this one has {})",
-                opts.max_split_inputs,
-                r.input.dim()
-            ));
+            // Too many inputs to split: split ReLUs instead.
+            let problem = bab::Problem::new(graph, r, k);
+            let mut stats = bab::BabStats::default();
+            let res = relu_bab::run(
+                &problem,
+                opts.max_domains.min(RELU_MAX_DOMAINS),
+                use_gradient,
+                &mut rng,
+                &deadline,
+                &mut stats,
+            );
+            outcome.domains += stats.bounded;
+            match res? {
+                bab::BabOutcome::Proved => relu_proved.push(k),
+                bab::BabOutcome::Violated(c) => {
+                    outcome.counterexample = Some(c);
+                    return finish(outcome, Verdict::Violated);
+                }
+                bab::BabOutcome::Timeout => {
+                    timed_out = true;
+                    break;
+                }
+                bab::BabOutcome::Unknown(why) => unknown.push(format!(
+                    "region {k}: {why} (ReLU splitting; input splitting is used up to {} \
+                     inputs, this one has {})",
+                    opts.max_split_inputs,
+                    r.input.dim()
+                )),
+            }
             continue;
         }
         let problem = bab::Problem::new(graph, r, k);
@@ -270,6 +299,15 @@ pub fn verify(graph: &Graph, spec: &Spec, opts: &Options) -> Result<Outcome> {
     if !unknown.is_empty() {
         outcome.reason = unknown.join("; ");
         return finish(outcome, Verdict::Unknown);
+    }
+    if !relu_proved.is_empty() {
+        // Activation-pattern domains are not boxes: no certificate the checker takes.
+        outcome.reason = format!(
+            "proved by ReLU splitting (region(s) {:?}); no certificate: check-cert takes \
+             box leaves only",
+            relu_proved
+        );
+        return finish(outcome, Verdict::Holds);
     }
     outcome.certificate = Some(Certificate::new(
         spec.regions
