@@ -14,7 +14,8 @@
 //!
 //! Branching: the unstable neuron (`l < 0 < u`) with the largest gap of the triangle
 //! relaxation, `u·(−l)/(u − l)`, over all ReLU layers. The queue serves the least proved
-//! domain first; domains are bounded in parallel batches; a periodic attack on the region
+//! domain first; domains are bounded in parallel batches sized to take about a quarter of a
+//! second (the deadline is checked between them); a periodic attack on the region
 //! looks for counterexamples meanwhile. More than `max_domains` open domains (each keeps its
 //! enclosures) gives up with `unknown`, as does a domain whose every ReLU is fixed and which
 //! is still not proved. Proofs found this way have no box-leaf certificate (`verify` says so).
@@ -168,7 +169,10 @@ pub fn run(
         splits: 0,
     });
     let threads = rayon::current_num_threads().max(1);
-    let batch = threads * CHUNK / 2;
+    // Domains per round: adapted so that a round takes about a quarter of a second (the
+    // deadline is checked between rounds).
+    let max_batch = threads * CHUNK / 2;
+    let mut batch = 1usize;
     let mut last_attack = Instant::now();
     let debug = std::env::var_os("BEACONS_BAB_DEBUG").is_some();
     while !queue.is_empty() {
@@ -192,6 +196,7 @@ pub fn run(
             }
             last_attack = Instant::now();
         }
+        let started = Instant::now();
         // Pop a batch and split each domain once.
         let mut parents = Vec::with_capacity(batch);
         let mut jobs = Vec::with_capacity(2 * batch);
@@ -230,6 +235,12 @@ pub fn run(
                 margins: s.margins,
                 splits: parent.splits + 1,
             });
+        }
+        let took = started.elapsed().as_secs_f64();
+        if took < 0.12 {
+            batch = (batch * 2).min(max_batch);
+        } else if took > 0.4 {
+            batch = (batch / 2).max(1);
         }
         stats.peak_queue = stats.peak_queue.max(queue.len());
         if debug {
