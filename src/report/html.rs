@@ -139,74 +139,79 @@ fn pictures(ce: &Counterexample, shape: ImageShape) -> String {
     s
 }
 
-/// An inline SVG: pass rate (0–1) versus severity for every property under one perturbation.
+/// An inline SVG (drawn with `plotters`' SVG backend): pass rate (0–1) versus severity for
+/// every property under one perturbation, one coloured line with markers per property and a
+/// legend.
 fn plot(perturbation: &str, kind: &str, curves: &[&Curve]) -> String {
-    let (w, h) = (520.0, 260.0);
-    let (l, r, t, b) = (52.0, 190.0, 28.0, 42.0);
-    let (pw, ph) = (w - l - r, h - t - b);
+    use plotters::prelude::*;
     let smax = curves
         .iter()
         .flat_map(|c| c.severity.iter().copied())
         .fold(0.0f64, f64::max)
         .max(1e-12);
-    let x = |s: f64| l + pw * s / smax;
-    let y = |p: f64| t + ph * (1.0 - p);
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"pass rate versus severity of {p}\">\n<text x=\"{l}\" y=\"18\" font-size=\"13\" font-weight=\"600\">{p} ({k})</text>\n",
-        p = esc(perturbation),
-        k = esc(kind)
-    );
-    for i in 0..=4 {
-        let v = i as f64 / 4.0;
-        svg += &format!(
-            "<line x1=\"{l}\" x2=\"{:.1}\" y1=\"{yv:.1}\" y2=\"{yv:.1}\" stroke=\"#e3e8ee\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"end\">{v:.2}</text>\n",
-            l + pw,
-            l - 6.0,
-            y(v) + 4.0,
-            yv = y(v)
-        );
-        let s = smax * v;
-        svg += &format!(
-            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"middle\">{}</text>\n",
-            x(s),
-            t + ph + 16.0,
-            num((s * 1000.0).round() / 1000.0)
-        );
-    }
-    svg += &format!(
-        "<rect x=\"{l}\" y=\"{t}\" width=\"{pw}\" height=\"{ph}\" fill=\"none\" stroke=\"#8796a8\"/>\n<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\" text-anchor=\"middle\">severity</text>\n<text x=\"14\" y=\"{:.1}\" font-size=\"12\" text-anchor=\"middle\" transform=\"rotate(-90 14 {:.1})\">pass rate</text>\n",
-        l + pw / 2.0,
-        h - 6.0,
-        t + ph / 2.0,
-        t + ph / 2.0
-    );
-    for (i, c) in curves.iter().enumerate() {
-        let colour = COLOURS[i % COLOURS.len()];
-        let pts: Vec<String> = c
-            .severity
-            .iter()
-            .zip(&c.pass_rate)
-            .map(|(&s, &p)| format!("{:.1},{:.1}", x(s), y(p)))
-            .collect();
-        svg += &format!(
-            "<polyline points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"/>\n",
-            pts.join(" ")
-        );
-        for pt in &pts {
-            let (px, py) = pt.split_once(',').unwrap_or(("0", "0"));
-            svg += &format!("<circle cx=\"{px}\" cy=\"{py}\" r=\"2.5\" fill=\"{colour}\"/>\n");
+    let colour = |i: usize| {
+        let h = COLOURS[i % COLOURS.len()].trim_start_matches('#');
+        let c = |k: usize| u8::from_str_radix(&h[k..k + 2], 16).unwrap_or(0);
+        RGBColor(c(0), c(2), c(4))
+    };
+    let mut svg = String::new();
+    let drawn = (|| -> std::result::Result<(), Box<dyn std::error::Error + '_>> {
+        let root = SVGBackend::with_string(&mut svg, (560, 270)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let (plot_area, legend_area) = root.split_horizontally(390);
+        let mut chart = ChartBuilder::on(&plot_area)
+            .caption(
+                format!("{perturbation} ({kind})"),
+                ("sans-serif", 14).into_font().style(FontStyle::Bold),
+            )
+            .margin(8)
+            .x_label_area_size(34)
+            .y_label_area_size(44)
+            .build_cartesian_2d(0f64..smax, 0f64..1.02f64)?;
+        chart
+            .configure_mesh()
+            .x_desc("severity")
+            .y_desc("pass rate")
+            .light_line_style(RGBColor(0xee, 0xf2, 0xf6))
+            .bold_line_style(RGBColor(0xe3, 0xe8, 0xee))
+            .x_labels(6)
+            .y_labels(6)
+            .draw()?;
+        for (i, c) in curves.iter().enumerate() {
+            let pts: Vec<(f64, f64)> = c
+                .severity
+                .iter()
+                .copied()
+                .zip(c.pass_rate.iter().copied())
+                .collect();
+            let col = colour(i);
+            chart.draw_series(LineSeries::new(pts.clone(), col.stroke_width(2)))?;
+            chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, col.filled())))?;
         }
-        let ly = t + 12.0 + 16.0 * i as f64;
-        svg += &format!(
-            "<line x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{ly:.1}\" y2=\"{ly:.1}\" stroke=\"{colour}\" stroke-width=\"3\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\">{}</text>\n",
-            l + pw + 10.0,
-            l + pw + 28.0,
-            l + pw + 32.0,
-            ly + 4.0,
-            esc(&c.property)
-        );
+        // The legend beside the plot: long property names stay readable.
+        for (i, c) in curves.iter().enumerate() {
+            let y = 40 + 18 * i as i32;
+            legend_area.draw(&PathElement::new(
+                vec![(4, y), (24, y)],
+                colour(i).stroke_width(3),
+            ))?;
+            legend_area.draw(&Text::new(
+                c.property.clone(),
+                (30, y - 6),
+                ("sans-serif", 12).into_font(),
+            ))?;
+        }
+        root.present()?;
+        Ok(())
+    })();
+    match drawn {
+        Ok(()) => svg,
+        Err(e) => format!(
+            "<p class=\"muted\">plot of {} not drawn: {}</p>",
+            esc(perturbation),
+            esc(&e.to_string())
+        ),
     }
-    svg + "</svg>"
 }
 
 fn verdict_class(v: &str) -> &'static str {
@@ -442,6 +447,39 @@ pub fn render(r: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plots_are_svg_with_one_line_per_property_and_escaped_text() {
+        let curve = |name: &str, rates: [f64; 3]| Curve {
+            perturbation: "a<b".into(),
+            perturbation_kind: "gaussian_noise".into(),
+            property: name.into(),
+            severity: vec![0.0, 0.5, 1.0],
+            pass_rate: rates.to_vec(),
+            metric_mean: vec![0.0; 3],
+            metric_worst: vec![0.0; 3],
+        };
+        let (a, b) = (
+            curve("x&y", [1.0, 0.5, 0.0]),
+            curve("stable", [1.0, 1.0, 1.0]),
+        );
+        let svg = plot("a<b", "gaussian_noise", &[&a, &b]);
+        assert!(svg.starts_with("<svg "), "{svg}");
+        assert!(svg.trim_end().ends_with("</svg>"));
+        // One data line (stroke width 2) and one legend line (3) per property, in its colour.
+        for colour in ["#0072B2", "#D55E00"] {
+            let line = format!("stroke=\"{colour}\" stroke-width=\"2\"");
+            let legend = format!("stroke=\"{colour}\" stroke-width=\"3\"");
+            assert_eq!(svg.matches(&line).count(), 1, "{colour}: {svg}");
+            assert_eq!(svg.matches(&legend).count(), 1, "{colour}");
+        }
+        assert_eq!(svg.matches("<circle").count(), 6, "one marker per point");
+        assert!(
+            !svg.contains("a<b") && !svg.contains("x&y"),
+            "unescaped text"
+        );
+        assert!(svg.contains("severity") && svg.contains("pass rate"));
+    }
 
     #[test]
     fn image_counterexamples_are_drawn_with_reference_and_difference() {
