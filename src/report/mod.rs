@@ -211,9 +211,11 @@ pub const METHODS: &[(&str, &str)] = &[
         "Formal verification (beacons verify)",
         "Proven: for every input in the property's box, the outputs avoid the unsafe set. Sound \
          bounds (interval, CROWN, alpha-CROWN) computed in f64 with every rounding error bounded \
-         outward; branch-and-bound over input boxes; `holds` comes with a certificate that an \
-         independent checker (beacons check-cert, sharing no bound code) re-proves. `violated` \
-         comes with a counterexample re-evaluated in f64 and exactly.",
+         outward; branch-and-bound over input boxes (up to 16 inputs) or over ReLU activation \
+         patterns (wider inputs); `holds` comes with a certificate that an independent checker \
+         (beacons check-cert, sharing no bound code) re-proves, except for proofs by ReLU \
+         splitting, which the report marks as not re-checked. `violated` comes with a \
+         counterexample re-evaluated in f64 and exactly.",
     ),
     (
         "Stress testing (beacons stress)",
