@@ -228,7 +228,7 @@ pub fn unproved(margins: &[Vec<f64>]) -> Option<(usize, usize, f64)> {
 
 /// Sum over disjuncts of their best atom margin where it is `<= 0` (0 when every disjunct is
 /// refuted).
-fn deficit(margins: &[Vec<f64>]) -> f64 {
+pub(crate) fn deficit(margins: &[Vec<f64>]) -> f64 {
     margins
         .iter()
         .map(|ms| {

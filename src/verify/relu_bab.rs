@@ -29,7 +29,7 @@ use rand::rngs::StdRng;
 use rayon::prelude::*;
 
 use super::attack::{self, AttackConfig};
-use super::bab::{unproved, BabOutcome, BabStats, Problem};
+use super::bab::{deficit, unproved, BabOutcome, BabStats, Problem};
 use super::batch::{Inherited, Job};
 use super::Deadline;
 use crate::error::Result;
@@ -72,16 +72,6 @@ impl Ord for Domain {
     fn cmp(&self, o: &Self) -> Ordering {
         o.deficit.total_cmp(&self.deficit)
     }
-}
-
-fn deficit(margins: &[Vec<f64>]) -> f64 {
-    margins
-        .iter()
-        .map(|ms| {
-            let best = ms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            best.min(0.0)
-        })
-        .sum()
 }
 
 /// The ReLU inputs of the graph (the values a split may cut).
