@@ -421,6 +421,7 @@ fn a_handmade_certificate_for_a_violated_instance_is_rejected() {
                     .map(|_| Claim {
                         atom,
                         bound: Num(1e-12),
+                        weights: None,
                     })
                     .collect(),
             });

@@ -69,6 +69,7 @@ fn one_leaf(dir: &Path, halves: bool, bound: f64) -> Certificate {
         claims: vec![Claim {
             atom: 0,
             bound: Num(bound),
+            weights: None,
         }],
     };
     let mut c = Certificate::new(vec![RegionCert::new(

@@ -2,7 +2,9 @@
 //! generated networks (ReLU family, smooth activations, residual and elementwise blocks) and
 //! boxes, the root box and its sub-boxes two levels down (bounded together in one batch, each
 //! with the enclosures inherited from its parent) never exclude the exact value of any point
-//! of the sub-box, for the output enclosure and every specification row.
+//! of the sub-box, for the output enclosure and every specification row; and the linear
+//! functions it returns for ReLU split constraints are `≤ 0` (exactly, in rationals) at every
+//! sampled point of the split's sub-domain.
 
 mod common;
 
@@ -10,7 +12,7 @@ use beacons::bounds::Interval;
 use beacons::engine::BoxBounds;
 use beacons::eval::exact::forward_f64_point;
 use beacons::ir::random::{random_graph, Family, RandomGraphConfig};
-use beacons::verify::batch::{Job, Plan};
+use beacons::verify::batch::{Job, Plan, Split};
 use common::soundness::{check_inside, points};
 use ndarray::Array2;
 use proptest::prelude::*;
@@ -162,5 +164,103 @@ proptest! {
                 }
             }
         }
+    }
+
+    #[test]
+    fn split_constraints_are_nonpositive_on_their_sub_domains(seed in any::<u64>(), exp in -1i32..=1) {
+        use num_rational::BigRational;
+        use num_traits::Zero;
+        let mut rng = StdRng::seed_from_u64(seed);
+        let cfg = RandomGraphConfig {
+            families: vec![Family::Mlp],
+            max_width: 8,
+            max_layers: 4,
+            weight_scale: 10f64.powi(exp),
+            smooth_activations: false,
+            extra_output_prob: 0.0,
+            ..RandomGraphConfig::default()
+        };
+        let g = random_graph(&mut rng, &cfg);
+        let (n, m) = (g.input_size(), g.output_size());
+        let centre: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let lo: Vec<f64> = centre.iter().map(|c| c - rng.random::<f64>()).collect();
+        let hi: Vec<f64> = centre.iter().map(|c| c + rng.random::<f64>()).collect();
+        let c = Array2::from_shape_fn((2, m), |_| rng.random_range(-2.0..2.0));
+        let Ok(plan) = Plan::new(&g) else { return Ok(()) };
+        let root = Job { lo: lo.clone(), hi: hi.clone(), inherited: None };
+        let Ok(mut rb) = plan.bound(&g, &c, std::slice::from_ref(&root)) else { return Ok(()) };
+        let rb = rb.remove(0);
+        let relu_inputs: Vec<usize> = g
+            .nodes
+            .iter()
+            .filter(|nd| matches!(nd.op, beacons::ir::Op::Relu))
+            .map(|nd| nd.inputs[0].0)
+            .collect();
+        // Up to two unstable neurons, split together on each of the four sign patterns.
+        let mut cuts = Vec::new();
+        for &v in &relu_inputs {
+            if let Some(b) = rb.inherited[v].as_ref() {
+                for j in 0..b.len() {
+                    if b.lo[j] < 0.0 && b.hi[j] > 0.0 {
+                        cuts.push((v, j));
+                    }
+                }
+            }
+        }
+        cuts.truncate(2);
+        if cuts.is_empty() {
+            return Ok(());
+        }
+        let patterns: Vec<Vec<Split>> = (0..1usize << cuts.len())
+            .map(|bits| {
+                cuts.iter()
+                    .enumerate()
+                    .map(|(k, &(v, j))| Split {
+                        value: beacons::ir::ValueId(v),
+                        neuron: j,
+                        active: bits >> k & 1 == 1,
+                    })
+                    .collect()
+            })
+            .collect();
+        let jobs: Vec<Job> = patterns
+            .iter()
+            .map(|sp| {
+                let mut e = (*rb.inherited).clone();
+                for s in sp {
+                    let b = e[s.value.0].as_mut().unwrap();
+                    if s.active { b.lo[s.neuron] = b.lo[s.neuron].max(0.0) } else { b.hi[s.neuron] = b.hi[s.neuron].min(0.0) }
+                }
+                Job { lo: lo.clone(), hi: hi.clone(), inherited: Some(std::sync::Arc::new(e)) }
+            })
+            .collect();
+        let kids = plan.bound_with(&g, &c, &jobs, &patterns).expect("bounded");
+        let q = |v: f64| BigRational::from_float(v).unwrap();
+        let boxed = Interval::new(lo.clone(), hi.clone());
+        let mut checked = 0;
+        for p in points(&mut rng, &boxed, 16, 24) {
+            let x = ndarray::Array2::from_shape_vec((1, n), p.clone()).unwrap();
+            let vals = beacons::eval::forward_all_f64(&g, x.view()).expect("evaluates");
+            for (kid, sp) in kids.iter().zip(&patterns) {
+                prop_assert_eq!(kid.constraints.len(), sp.len());
+                let on = sp.iter().all(|s| {
+                    let z = vals[s.value.0].iter().copied().nth(s.neuron).expect("neuron");
+                    if s.active { z > 1e-9 } else { z < -1e-9 }
+                });
+                if !on {
+                    continue;
+                }
+                for (con, s) in kid.constraints.iter().zip(sp) {
+                    let Some((gc, k)) = con else { continue };
+                    let mut val = q(*k);
+                    for (a, xi) in gc.iter().zip(&p) {
+                        val += q(*a) * q(*xi);
+                    }
+                    prop_assert!(val <= BigRational::zero(), "constraint {:?} is positive at {:?}", s, p);
+                    checked += 1;
+                }
+            }
+        }
+        let _ = checked;
     }
 }

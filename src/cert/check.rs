@@ -33,7 +33,7 @@ use serde::Serialize;
 use super::cover::{covers, meeting, step, Corners, Step};
 use ndarray::Array2;
 
-use super::net::{down, Enclosure, Net};
+use super::net::{down, up, Enclosure, Net};
 use super::{Certificate, Leaf, KIND, VERSION};
 use crate::error::{Error, Result};
 use crate::ir::Graph;
@@ -366,6 +366,29 @@ fn structure(r: &Region, rc: &super::RegionCert) -> Option<Decision> {
                     c.atom
                 ));
             }
+            if let Some(w) = &c.weights {
+                let atoms = &r.unsafe_outputs[j].atoms;
+                if w.len() != atoms.len() {
+                    return bad(format!(
+                        "disjunct {j}: {} weights for {} atoms",
+                        w.len(),
+                        atoms.len()
+                    ));
+                }
+                if w.iter().any(|v| !(v.0 >= 0.0 && v.0.is_finite()))
+                    || w.iter().all(|v| v.0 == 0.0)
+                {
+                    return bad(format!(
+                        "disjunct {j}: the weights must be finite, non-negative and not all zero"
+                    ));
+                }
+                if let Some(a) = atoms.iter().position(|a| !a.is_exact_in_f64()) {
+                    return bad(format!(
+                        "disjunct {j} atom {a}: coefficients that are not doubles are not \
+                         supported by the checker"
+                    ));
+                }
+            }
         }
     }
     let corners: Vec<Vec<f64>> = rc
@@ -432,6 +455,69 @@ fn prove_leaf(
     }
 }
 
+/// The margin a claim bounds, as a row over the outputs: `row·Y − rhs`, where the exact
+/// objective `Σ_j w_j (a_j·Y − b_j)` (or the one atom's `a·Y − b`) is at least
+/// `row·Y − rhs − Σ_k err_k |Y_k|`.
+struct Objective {
+    row: Vec<f64>,
+    /// Rounded up.
+    rhs: f64,
+    /// Per output, an upper bound of `|row_k − Σ_j w_j a_jk|` (zeros for one atom).
+    err: Vec<f64>,
+}
+
+impl Objective {
+    /// `Σ_k err_k m_k` rounded up, for output magnitudes `m`.
+    fn slack(&self, m: &[f64]) -> f64 {
+        let mut s = 0.0;
+        for (e, m) in self.err.iter().zip(m) {
+            if *e != 0.0 {
+                s = up(s + up(e * m));
+            }
+        }
+        s
+    }
+}
+
+/// The objective of `claim` on the disjunct with `atoms`. Each `row_k` is the round-to-nearest
+/// sum of `m` products, within `γ_m Σ_j |w_j a_jk|` (+ underflow) of the exact sum; `rhs` is
+/// summed with every step rounded up (the weights are non-negative and each `b_j` is already
+/// an upper bound of the exact right-hand side).
+fn objective(atoms: &[crate::spec::Atom], claim: &super::Claim) -> Objective {
+    let Some(w) = &claim.weights else {
+        let a = &atoms[claim.atom];
+        return Objective {
+            row: a.coeffs.clone(),
+            rhs: a.rhs,
+            err: vec![0.0; a.coeffs.len()],
+        };
+    };
+    let n = atoms.first().map_or(0, |a| a.coeffs.len());
+    let m = atoms.len();
+    let mut row = vec![0.0; n];
+    let mut err = vec![0.0; n];
+    for k in 0..n {
+        let mut abs = 0.0;
+        for (a, wj) in atoms.iter().zip(w) {
+            let p = wj.0 * a.coeffs[k];
+            row[k] += p;
+            abs += p.abs();
+        }
+        err[k] = up(up(up(abs * (1.0 + 2.0 * m as f64 * f64::EPSILON)) * gamma_m(m)) + 1e-300);
+    }
+    let mut rhs = 0.0;
+    for (a, wj) in atoms.iter().zip(w) {
+        rhs = up(rhs + up(wj.0 * a.rhs));
+    }
+    Objective { row, rhs, err }
+}
+
+/// `γ_m = m u / (1 − m u)` rounded up, doubled for safety (as the network's products).
+fn gamma_m(m: usize) -> f64 {
+    let nu = up(m as f64 * f64::EPSILON * 0.5);
+    up(2.0 * up(nu / down(1.0 - nu)))
+}
+
 /// What [`prove_box`] works on.
 struct Place<'a> {
     net: &'a Net,
@@ -454,18 +540,21 @@ fn prove_box(
     *boxes += 1;
     let (net, r, leaf) = (at.net, at.region, at.leaf);
     let n_out = net.outputs;
-    let atoms: Vec<&crate::spec::Atom> = pending
+    let objectives: Vec<Objective> = pending
         .iter()
-        .map(|&j| &r.unsafe_outputs[j].atoms[leaf.claims[j].atom])
+        .map(|&j| objective(&r.unsafe_outputs[j].atoms, &leaf.claims[j]))
         .collect();
-    let rows = Array2::from_shape_fn((pending.len(), n_out), |(i, k)| atoms[i].coeffs[k]);
+    let rows = Array2::from_shape_fn((pending.len(), n_out), |(i, k)| objectives[i].row[k]);
     let e = net.bounds(lo, hi, inherited);
     let (b, coeffs) = net.lower_rows_in(&e, rows);
+    let magnitude = e.output_magnitude();
     let mut open = Vec::new();
     let mut steer: Option<Vec<f64>> = None;
     for (i, &j) in pending.iter().enumerate() {
-        // a·N(x) − rhs ≥ b − rhs, and rhs is the exact right-hand side rounded up.
-        let m = down(b[i] - atoms[i].rhs);
+        // a·N(x) − rhs ≥ b − rhs, and rhs is the exact right-hand side rounded up; a weighted
+        // claim also pays for the rounding of its combined row (see `objective`).
+        let o = &objectives[i];
+        let m = down(down(b[i] - o.rhs) - o.slack(&magnitude));
         if depth == 0 {
             first[j] = m;
         }
@@ -507,4 +596,83 @@ fn prove_box(
     let e = Some(&e);
     prove_box(at, lo, &left_hi, &open, e, depth + 1, boxes, first)
         .or_else(|| prove_box(at, &right_lo, hi, &open, e, depth + 1, boxes, first))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cert::{Claim, Num, RegionCert};
+
+    /// `y = (x, −x)` on `x ∈ [−1, 1]` with the unsafe conjunction `y0 ≤ −0.1 ∧ y1 ≤ −0.1`
+    /// (`x ≤ −0.1` and `x ≥ 0.1`): no single atom is excluded on the box (each margin's
+    /// minimum is −0.9), but half of each gives `0.1` everywhere.
+    fn problem() -> (Graph, Spec) {
+        let mut g = Graph::new();
+        let x = g.add_input("x", vec![1, 1]);
+        let w = ndarray::arr2(&[[1.0], [-1.0]]);
+        let y = g
+            .add_node(
+                "l",
+                crate::ir::Op::Linear {
+                    weight: w,
+                    bias: None,
+                },
+                vec![x],
+                "y",
+            )
+            .unwrap();
+        g.add_output(y);
+        let text = "(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(declare-const Y_1 Real)\n\
+                    (assert (>= X_0 -1))\n(assert (<= X_0 1))\n\
+                    (assert (<= Y_0 -0.1))\n(assert (<= Y_1 -0.1))\n";
+        let spec = crate::spec::parse(text, std::path::Path::new("t.vnnlib")).unwrap();
+        (g, spec)
+    }
+
+    fn cert(spec: &Spec, weights: Option<Vec<f64>>, bound: f64) -> Certificate {
+        let r = &spec.regions[0];
+        let leaf = Leaf {
+            lo: vec![Num(r.input.lower[0])],
+            hi: vec![Num(r.input.upper[0])],
+            method: "bab-crown".into(),
+            claims: vec![Claim {
+                atom: 0,
+                bound: Num(bound),
+                weights: weights.map(|w| w.into_iter().map(Num).collect()),
+            }],
+        };
+        let mut c = Certificate::new(vec![RegionCert::new(
+            &r.input.lower,
+            &r.input.upper,
+            vec![leaf],
+        )]);
+        c.model_sha256 = "m".into();
+        c.spec_sha256 = "s".into();
+        c
+    }
+
+    fn decide(c: &Certificate) -> Decision {
+        let (g, spec) = problem();
+        check(&g, &spec, c, "m", "s", &|_| {}).unwrap()
+    }
+
+    #[test]
+    fn a_weighted_claim_is_accepted_when_true_and_rejected_otherwise() {
+        let (_, spec) = problem();
+        assert!(decide(&cert(&spec, Some(vec![0.5, 0.5]), 0.05)).accepted());
+        // The combination is exactly 0.1: a larger claim is false.
+        assert!(!decide(&cert(&spec, Some(vec![0.5, 0.5]), 0.2)).accepted());
+        // One atom alone is not excluded, with or without weights.
+        assert!(!decide(&cert(&spec, Some(vec![1.0, 0.0]), 0.05)).accepted());
+        assert!(!decide(&cert(&spec, None, 0.05)).accepted());
+        // Malformed weights.
+        for w in [
+            vec![0.5],
+            vec![-0.5, 1.5],
+            vec![0.0, 0.0],
+            vec![f64::NAN, 1.0],
+        ] {
+            assert!(!decide(&cert(&spec, Some(w), 0.05)).accepted());
+        }
+    }
 }

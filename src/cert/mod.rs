@@ -95,11 +95,16 @@ pub struct Leaf {
     pub claims: Vec<Claim>,
 }
 
-/// On a leaf, atom `atom` of a disjunct has margin `a·Y − b ≥ bound` (> 0).
+/// On a leaf, atom `atom` of a disjunct has margin `a·Y − b ≥ bound` (> 0); or, when
+/// `weights` is present (one non-negative weight per atom of the disjunct), the weighted sum
+/// of the disjunct's margins `Σ_j w_j (a_j·Y − b_j) ≥ bound` (> 0), so that at every input
+/// some atom's margin is positive (`atom` then names the atom of largest weight).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Claim {
     pub atom: usize,
     pub bound: Num,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<Vec<Num>>,
 }
 
 impl Leaf {
@@ -107,13 +112,29 @@ impl Leaf {
     /// `margins[d][a]`, claiming for each disjunct its best atom; `None` when some disjunct
     /// has no positive margin (not proved).
     pub fn proved(lo: &[f64], hi: &[f64], method: &str, margins: &[Vec<f64>]) -> Option<Leaf> {
+        Leaf::proved_joint(lo, hi, method, margins, &[])
+    }
+
+    /// [`Leaf::proved`] where a disjunct `d` with `joint[d] = Some(weights)` has one more
+    /// margin after its atoms' (`margins[d]` is one longer): the bound of that weighted sum.
+    pub fn proved_joint(
+        lo: &[f64],
+        hi: &[f64],
+        method: &str,
+        margins: &[Vec<f64>],
+        joint: &[Option<Vec<f64>>],
+    ) -> Option<Leaf> {
         let mut claims = Vec::with_capacity(margins.len());
-        for ms in margins {
+        for (d, ms) in margins.iter().enumerate() {
             let (atom, m) = ms
                 .iter()
                 .copied()
                 .enumerate()
                 .max_by(|a, b| a.1.total_cmp(&b.1))?;
+            let weights = joint
+                .get(d)
+                .and_then(|w| w.as_ref())
+                .filter(|w| atom == w.len() && ms.len() == w.len() + 1);
             if m.is_nan() || m <= 0.0 {
                 return None;
             }
@@ -123,9 +144,19 @@ impl Leaf {
             } else {
                 m
             };
+            let (atom, weights) = match weights {
+                Some(w) => {
+                    let top = (0..w.len())
+                        .max_by(|&a, &b| w[a].total_cmp(&w[b]))
+                        .unwrap_or(0);
+                    (top, Some(nums(w)))
+                }
+                None => (atom, None),
+            };
             claims.push(Claim {
                 atom,
                 bound: Num(claim),
+                weights,
             });
         }
         Some(Leaf {
@@ -231,6 +262,7 @@ mod tests {
             claims: vec![Claim {
                 atom: 0,
                 bound: Num(0.1 + 0.2),
+                weights: None,
             }],
         };
         let text = serde_json::to_string(&leaf).unwrap();
@@ -248,14 +280,16 @@ mod tests {
             l.claims[0],
             Claim {
                 atom: 1,
-                bound: Num(0.25)
+                bound: Num(0.25),
+                weights: None,
             }
         );
         assert_eq!(
             l.claims[1],
             Claim {
                 atom: 0,
-                bound: Num(1.0)
+                bound: Num(1.0),
+                weights: None,
             }
         );
         assert!(Leaf::proved(&[0.0], &[1.0], "crown", &[vec![0.0]]).is_none());

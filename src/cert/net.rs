@@ -265,6 +265,13 @@ struct Bounds {
 #[derive(Clone, Debug)]
 pub struct Enclosure(Vec<Bounds>);
 
+impl Enclosure {
+    /// The largest magnitude of each output.
+    pub fn output_magnitude(&self) -> Vec<f64> {
+        self.0.last().map_or(Vec::new(), |b| b.magnitude().to_vec())
+    }
+}
+
 impl Bounds {
     /// Intersects with other bounds of the same value (a NaN end is replaced).
     fn intersect(&mut self, o: &Bounds) {

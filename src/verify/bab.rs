@@ -9,14 +9,31 @@
 //! worse half, then the best better half. Children are bounded in parallel chunks by the
 //! batched CROWN of [`batch`](super::batch) (stacked rows, pre-activation enclosures of
 //! stable neurons inherited from the parent), and their margins are intersected with the
-//! parent's (both sound; CROWN is not monotone under splitting). Every unproved child's centre
-//! and the vertex minimising its steering atom's linear bound are checked for a
-//! counterexample; a short PGD runs on the worst box now and then. A box is closed when every
-//! disjunct has an atom with a margin lower bound `> 0`. The region holds only when the queue
-//! empties; the deadline is checked between rounds, whose size adapts to take about a quarter
-//! of a second, and a queue longer than `max_domains` gives up with an unknown verdict
-//! (enclosures are no longer kept once the queue exceeds [`INHERIT_LIMIT`], bounding memory).
-//! `BEACONS_BAB_DEBUG=1` prints one progress line per round to stderr.
+//! parent's (both sound; CROWN is not monotone under splitting). A box is closed when every
+//! disjunct has an atom with a margin lower bound `> 0`, or when the atoms' linear lower
+//! bounds refute the conjunction together ([`joint`](super::joint): an LP over the box picks
+//! the weights, the bound is evaluated with outward rounding; the certificate's claim then
+//! carries the weights).
+//!
+//! **Hard regions.** A region still open after [`ALPHA_AFTER`] seconds is one whose true
+//! margin is small somewhere (the hard ACAS Xu instances: about 0.002). From then on, children
+//! CROWN leaves unproved but whose samples look safe ([`worth_alpha`]) also get alpha-CROWN
+//! margins: about twenty times the cost of a CROWN bound, and a several times smaller gap on
+//! small boxes (3_3 prop_2, a box of widths 0.25/0.008/0.008/0.03/0.5 of the region's:
+//! CROWN −0.0150, alpha-CROWN −0.0027, LP −0.0025, true minimum about +0.0019). ReLU splits
+//! with their constraints in that LP (beta-CROWN's Lagrangian, exact over a low-dimensional
+//! box) can compete with the input splits (`BEACONS_BAB_RELU=1`; experimental: no better than
+//! alpha-CROWN alone there, and such sub-domains are no box leaves, so no certificate).
+//!
+//! **Counterexamples.** Every unproved child's centre and the vertex minimising its steering
+//! atom's linear bound are checked; every couple of seconds a short PGD runs, alternately on
+//! the least proved box and on the box whose samples came closest to violating the property
+//! (a tiny unsafe region is rarely where the bounds are worst). The region holds only when
+//! the queue empties; the deadline is checked between rounds, whose size adapts to take about
+//! a quarter of a second, and a queue longer than `max_domains` gives up with an unknown
+//! verdict (enclosures are no longer kept once the queue exceeds [`INHERIT_LIMIT`], bounding
+//! memory). `BEACONS_BAB_DEBUG=1` prints one progress line per round to stderr;
+//! `BEACONS_BAB_ALPHA=off|always|SECONDS` and `BEACONS_BAB_JOINT=off` are for experiments.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -30,7 +47,7 @@ use rand::rngs::StdRng;
 use rayon::prelude::*;
 
 use super::attack::{self, AttackConfig, Counterexample, Objective};
-use super::batch::{Inherited, Job, Plan};
+use super::batch::{Inherited, Job, Plan, Split};
 use super::Deadline;
 use crate::bounds::rounding::{abs_dot_up, sub_down};
 use crate::cert::Leaf;
@@ -62,6 +79,9 @@ pub struct Problem<'a> {
     slack: Vec<Option<Vec<f64>>>,
     /// The batched CROWN engine's view of the graph (`Err` text: why it cannot bound it).
     plan: std::result::Result<Plan, String>,
+    /// Whether conjunctions are also refuted jointly ([`joint`](super::joint));
+    /// `BEACONS_BAB_JOINT=off` turns it off for experiments.
+    joint: bool,
 }
 
 /// What bounding one sub-box of a batch tells branch-and-bound.
@@ -72,10 +92,18 @@ pub struct Scored {
     pub coeffs: Option<Vec<f64>>,
     /// The box's pre-activation enclosures, for its sub-boxes.
     pub inherited: Inherited,
-    /// Lower bounds of every atom's margin (`margins[d][a]`).
+    /// Lower bounds of every atom's margin (`margins[d][a]`); a disjunct with a joint
+    /// refutation ([`joint`](super::joint)) has one more entry, the bound of the combination.
     pub margins: Vec<Vec<f64>>,
+    /// Per disjunct, the weights of that combination (present exactly when `margins[d]` has
+    /// the extra entry).
+    pub joint: Vec<Option<Vec<f64>>>,
+    /// Per disjunct, the combination's input coefficients (for steering).
+    joint_coeffs: Vec<Option<Vec<f64>>>,
     /// Input coefficients of every row's linear lower bound.
     input_coeffs: Array2<f64>,
+    /// The ReLU splits of the sub-domain (empty: the whole box).
+    pub splits: Vec<Split>,
     /// How far the box's own bound (before [`Problem::tighten`]) is from proving it: the sum
     /// over disjuncts of the best atom margin where it is not positive (0 when proved). It is
     /// how much a split itself helped, which is what strong branching compares; summing over
@@ -115,6 +143,7 @@ impl<'a> Problem<'a> {
             rows,
             slack,
             plan: Plan::new(graph).map_err(|e| e.to_string()),
+            joint: !std::env::var("BEACONS_BAB_JOINT").is_ok_and(|v| v == "off"),
         }
     }
 
@@ -137,35 +166,85 @@ impl<'a> Problem<'a> {
     /// [`Problem::bound`] for a batch of sub-boxes at once (see [`batch`](super::batch)),
     /// each with the enclosures inherited from a box containing it.
     pub fn bound_jobs(&self, jobs: &[Job]) -> Result<Vec<Scored>> {
+        self.bound_jobs_split(jobs, &[])
+    }
+
+    /// [`Problem::bound_jobs`] where job `d` is the sub-domain of its box with the ReLU splits
+    /// `splits[d]` (missing: none): the split constraints join the joint refutation of every
+    /// unproved disjunct ([`joint::combine_on`](super::joint::combine_on)).
+    pub fn bound_jobs_split(&self, jobs: &[Job], splits: &[Vec<Split>]) -> Result<Vec<Scored>> {
         let plan = self
             .plan
             .as_ref()
             .map_err(|e| crate::error::Error::Invalid(e.clone()))?;
-        let bounded = plan.bound(self.graph, &self.c, jobs)?;
+        let bounded = plan.bound_with(self.graph, &self.c, jobs, splits)?;
         Ok(bounded
             .into_iter()
-            .map(|b| {
+            .zip(jobs)
+            .enumerate()
+            .map(|(n, (b, job))| {
+                let job_splits = splits.get(n).cloned().unwrap_or_default();
                 let magnitude = b.output.magnitude();
+                let n_disj = self.region.unsafe_outputs.len();
                 let mut margins: Vec<Vec<f64>> = self
                     .region
                     .unsafe_outputs
                     .iter()
                     .map(|c| vec![f64::NEG_INFINITY; c.atoms.len()])
                     .collect();
+                // The constant of each margin's linear lower bound (see `batch::BoxBound`).
+                let mut kappa = vec![f64::NEG_INFINITY; self.rows.len()];
                 for (k, &(d, a)) in self.rows.iter().enumerate() {
                     let atom = &self.region.unsafe_outputs[d].atoms[a];
                     let mut m = sub_down(b.rows[k], atom.rhs);
+                    let mut kk = b.consts.as_ref().map_or(f64::NEG_INFINITY, |c| c[k]);
+                    kk = sub_down(kk, atom.rhs);
                     if let Some(s) = &self.slack[k] {
-                        m = sub_down(m, abs_dot_up(s, &magnitude));
+                        let e = abs_dot_up(s, &magnitude);
+                        m = sub_down(m, e);
+                        kk = sub_down(kk, e);
                     }
                     margins[d][a] = m;
+                    kappa[k] = kk;
+                }
+                let mut joint = vec![None; n_disj];
+                let mut joint_coeffs = vec![None; n_disj];
+                // The split constraints, `g·x + h ≤ 0` on the sub-domain.
+                let cons: Vec<&(Vec<f64>, f64)> = b.constraints.iter().flatten().collect();
+                let g: Vec<&[f64]> = cons.iter().map(|c| c.0.as_slice()).collect();
+                let h: Vec<f64> = cons.iter().map(|c| c.1).collect();
+                if b.consts.is_some() && self.joint {
+                    for d in 0..n_disj {
+                        let best = margins[d].iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                        if margins[d].len() + g.len() < 2 || best > 0.0 {
+                            continue;
+                        }
+                        let ks: Vec<usize> = (0..self.rows.len())
+                            .filter(|&k| self.rows[k].0 == d)
+                            .collect();
+                        let rows: Vec<&[f64]> = ks
+                            .iter()
+                            .map(|&k| b.input_coeffs.row(k).to_slice().unwrap_or(&[]))
+                            .collect();
+                        let kap: Vec<f64> = ks.iter().map(|&k| kappa[k]).collect();
+                        if let Some(j) =
+                            super::joint::combine_on(&rows, &kap, &g, &h, &job.lo, &job.hi)
+                        {
+                            margins[d].push(j.bound);
+                            joint[d] = Some(j.weights);
+                            joint_coeffs[d] = Some(j.coeffs);
+                        }
+                    }
                 }
                 let mut s = Scored {
                     steer: None,
                     coeffs: None,
                     inherited: b.inherited,
                     margins,
+                    joint,
+                    joint_coeffs,
                     input_coeffs: b.input_coeffs,
+                    splits: job_splits,
                     raw: 0.0,
                 };
                 self.resteer(&mut s);
@@ -176,19 +255,69 @@ impl<'a> Problem<'a> {
     }
 
     /// Tightens a sub-box's margins by those of a box containing it (both are sound on it;
-    /// CROWN is not monotone under splitting) and chooses its steering atom again.
-    pub fn tighten(&self, s: &mut Scored, parent: &[Vec<f64>]) {
-        for (ms, ps) in s.margins.iter_mut().zip(parent) {
-            for (m, p) in ms.iter_mut().zip(ps) {
+    /// CROWN is not monotone under splitting) and chooses its steering atom again. A joint
+    /// refutation of the parent holds on the sub-box too (its linear bounds do); the better
+    /// of the two is kept, with its weights.
+    pub fn tighten(&self, s: &mut Scored, parent: &[Vec<f64>], parent_joint: &[Option<Vec<f64>>]) {
+        for (d, ps) in parent.iter().enumerate() {
+            let Some(ms) = s.margins.get_mut(d) else {
+                break;
+            };
+            let atoms = self.region.unsafe_outputs[d].atoms.len();
+            for (m, p) in ms.iter_mut().zip(ps).take(atoms) {
                 *m = m.max(*p);
+            }
+            if let (Some(&p), Some(w)) =
+                (ps.get(atoms), parent_joint.get(d).and_then(|w| w.as_ref()))
+            {
+                match ms.get(atoms).copied() {
+                    Some(m) if m >= p => {}
+                    Some(_) => {
+                        ms[atoms] = p;
+                        s.joint[d] = Some(w.clone());
+                        s.joint_coeffs[d] = None;
+                    }
+                    None => {
+                        ms.push(p);
+                        s.joint[d] = Some(w.clone());
+                        s.joint_coeffs[d] = None;
+                    }
+                }
             }
         }
         self.resteer(s);
     }
 
+    /// Sound lower bounds of every atom's margin over `[lo, hi]` by alpha-CROWN.
+    pub fn alpha_margins(&self, lo: &[f64], hi: &[f64]) -> Result<Vec<Vec<f64>>> {
+        let input = crate::bounds::Interval::new(lo.to_vec(), hi.to_vec());
+        // (Optimising the final pass only, on CROWN's intermediate bounds, costs less but
+        // stalled near CROWN's margin on 3_3 prop_2: the intermediate bounds matter.)
+        let b = crate::engine::alpha::bounds(self.graph, &input, Some(&self.c), ALPHA_ITERATIONS)?;
+        let magnitude = b.outputs.magnitude();
+        let mut margins: Vec<Vec<f64>> = self
+            .region
+            .unsafe_outputs
+            .iter()
+            .map(|c| vec![f64::NEG_INFINITY; c.atoms.len()])
+            .collect();
+        for (k, &(d, a)) in self.rows.iter().enumerate() {
+            let atom = &self.region.unsafe_outputs[d].atoms[a];
+            let mut m = sub_down(b.rows[k], atom.rhs);
+            if let Some(s) = &self.slack[k] {
+                m = sub_down(m, abs_dot_up(s, &magnitude));
+            }
+            margins[d][a] = m;
+        }
+        Ok(margins)
+    }
+
     fn resteer(&self, s: &mut Scored) {
         s.steer = unproved(&s.margins);
         s.coeffs = s.steer.and_then(|(d, a, _)| {
+            if a == self.region.unsafe_outputs[d].atoms.len() {
+                return s.joint_coeffs[d].clone();
+            }
             let k = self.rows.iter().position(|&r| r == (d, a))?;
             Some(s.input_coeffs.row(k).to_vec())
         });
@@ -252,6 +381,13 @@ struct Domain {
     inherited: Option<Inherited>,
     /// Its margin lower bounds, which hold on its halves too.
     margins: Vec<Vec<f64>>,
+    /// The weights of its joint refutations (see [`Scored::joint`]).
+    joint: Vec<Option<Vec<f64>>>,
+    /// Its ReLU splits (empty: the whole box).
+    splits: Vec<Split>,
+    /// The smallest objective value seen at its sample points (centre, steering corner): how
+    /// close it looks to holding a counterexample.
+    sample: f64,
 }
 
 impl PartialEq for Domain {
@@ -288,10 +424,147 @@ pub struct BabStats {
     pub bounded: u64,
     /// Largest queue length seen.
     pub peak_queue: usize,
+    /// Sub-boxes also bounded by alpha-CROWN.
+    pub alpha: u64,
+    /// Sub-domains with ReLU splits that were proved (no box leaf; no certificate).
+    pub relu_leaves: u64,
 }
+
+/// When children get alpha-CROWN margins (`BEACONS_BAB_ALPHA=off|always|SECONDS`; default
+/// after [`ALPHA_AFTER`] seconds of branch-and-bound on a region).
+#[derive(Clone, Copy, Debug)]
+enum AlphaMode {
+    Never,
+    After(f64),
+}
+
+impl AlphaMode {
+    fn from_env() -> AlphaMode {
+        match std::env::var("BEACONS_BAB_ALPHA").as_deref() {
+            Ok("off") => AlphaMode::Never,
+            Ok("always") => AlphaMode::After(0.0),
+            Ok(v) => v
+                .parse()
+                .map_or(AlphaMode::After(ALPHA_AFTER), AlphaMode::After),
+            Err(_) => AlphaMode::After(ALPHA_AFTER),
+        }
+    }
+
+    fn on(self, elapsed: f64) -> bool {
+        match self {
+            AlphaMode::Never => false,
+            AlphaMode::After(t) => elapsed >= t,
+        }
+    }
+}
+
+/// Whether a box whose CROWN margin is `m < 0` is worth alpha-CROWN: its samples' objective
+/// value `v` (an upper bound of its true minimum margin) is positive, so it may hold, and
+/// `m > −κ v` with κ = [`ALPHA_REACH`]: alpha-CROWN leaves a fraction of CROWN's gap, so a
+/// box far from proved relative to how safe it looks (the wide boxes of 1_9 prop_7: margins
+/// near −6) is split instead. κ = 3 was tried and kept alpha-CROWN off the tight boxes of
+/// 3_3 prop_2 (ratios 3 to 7; the worst margin stalled at CROWN's −0.0145 instead of
+/// alpha-CROWN's −0.0058 after 60 s).
+fn worth_alpha(m: f64, v: f64) -> bool {
+    v > 0.0 && m > -ALPHA_REACH * v
+}
+
+/// κ of [`worth_alpha`].
+const ALPHA_REACH: f64 = 10.0;
+
+/// The smaller objective value (`min_d max_a` margin, see [`Objective`]) at the centre and at
+/// the corner minimising the steering atom's linear bound, of every box.
+fn centre_values(problem: &Problem, obj: &Objective, boxes: &[(Job, Scored)]) -> Result<Vec<f64>> {
+    let n = problem.region.input.dim();
+    let points = Array2::from_shape_fn((2 * boxes.len(), n), |(r, i)| {
+        let (j, s) = &boxes[r / 2];
+        let centre = j.lo[i] + 0.5 * (j.hi[i] - j.lo[i]);
+        if r % 2 == 0 {
+            return centre;
+        }
+        match s.coeffs.as_ref().map(|a| a[i]) {
+            Some(a) if a > 0.0 => j.lo[i],
+            Some(a) if a < 0.0 => j.hi[i],
+            _ => centre,
+        }
+    });
+    let out = crate::eval::forward_f64(problem.graph, points.view())?;
+    let v = |r: usize| obj.value(out.row(r).as_slice().unwrap_or(&[])).0;
+    Ok((0..boxes.len())
+        .map(|b| v(2 * b).min(v(2 * b + 1)))
+        .collect())
+}
+
+/// ReLU split candidates per box in strong branching (hard regions only).
+const RELU_CANDIDATES: usize = 2;
+
+/// The values feeding a ReLU-family node.
+fn relu_inputs(graph: &Graph) -> Vec<crate::ir::ValueId> {
+    let mut v: Vec<crate::ir::ValueId> = graph
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.op, crate::ir::Op::Relu))
+        .map(|n| n.inputs[0])
+        .collect();
+    v.dedup();
+    v
+}
+
+/// The `count` unstable ReLU inputs (`l < 0 < u` in the enclosures) with the largest
+/// triangle-relaxation gap `u·(−l)/(u − l)`.
+fn relu_candidates(
+    inherited: &Inherited,
+    relus: &[crate::ir::ValueId],
+    count: usize,
+) -> Vec<(crate::ir::ValueId, usize)> {
+    let mut all: Vec<(f64, crate::ir::ValueId, usize)> = Vec::new();
+    for &v in relus {
+        let Some(b) = inherited.get(v.0).and_then(|b| b.as_ref()) else {
+            continue;
+        };
+        for j in 0..b.len() {
+            let (l, u) = (b.lo[j], b.hi[j]);
+            if l < 0.0 && u > 0.0 {
+                all.push((u * (-l) / (u - l), v, j));
+            }
+        }
+    }
+    all.sort_by(|a, b| b.0.total_cmp(&a.0));
+    all.into_iter()
+        .take(count)
+        .map(|(_, v, j)| (v, j))
+        .collect()
+}
+
+/// The enclosures of the two sides of a ReLU split: neuron `j` of `v` cut to `[max(l,0), u]`
+/// (active) and `[l, min(u,0)]` (inactive).
+fn relu_halves(inherited: &Inherited, v: crate::ir::ValueId, j: usize) -> [(Inherited, bool); 2] {
+    let cut = |active: bool| {
+        let mut e = (**inherited).clone();
+        if let Some(b) = e[v.0].as_mut() {
+            if active {
+                b.lo[j] = b.lo[j].max(0.0);
+            } else {
+                b.hi[j] = b.hi[j].min(0.0);
+            }
+        }
+        std::sync::Arc::new(e)
+    };
+    [(cut(true), true), (cut(false), false)]
+}
+
+/// Seconds of plain-CROWN branch-and-bound on a region before alpha-CROWN joins in.
+const ALPHA_AFTER: f64 = 2.0;
+
+/// alpha-CROWN iterations per layer for branch-and-bound children.
+const ALPHA_ITERATIONS: usize = 10;
 
 /// A box as its lower and upper corners.
 type SubBox = (Vec<f64>, Vec<f64>);
+
+/// The candidate halves of one popped box (a range of the round's jobs), with the box's
+/// margins and joint weights.
+type Group = (Range<usize>, Vec<Vec<f64>>, Vec<Option<Vec<f64>>>);
 
 /// An unproved sub-box and the atom `(disjunct, atom, margin)` that steers it.
 struct Open {
@@ -301,6 +574,8 @@ struct Open {
     coeffs: Option<Vec<f64>>,
     inherited: Option<Inherited>,
     margins: Vec<Vec<f64>>,
+    joint: Vec<Option<Vec<f64>>>,
+    splits: Vec<Split>,
 }
 
 /// Queue length above which new domains no longer keep their enclosures (memory).
@@ -341,7 +616,9 @@ pub fn run(
     let b = problem.bound_jobs(std::slice::from_ref(&job))?.remove(0);
     stats.bounded += 1;
     let Some(atom) = b.steer else {
-        leaves.extend(Leaf::proved(&job.lo, &job.hi, METHOD, &b.margins));
+        leaves.extend(Leaf::proved_joint(
+            &job.lo, &job.hi, METHOD, &b.margins, &b.joint,
+        ));
         return Ok(BabOutcome::Proved);
     };
     let root = vec![Open {
@@ -351,27 +628,46 @@ pub fn run(
         coeffs: b.coeffs,
         inherited: Some(b.inherited),
         margins: b.margins,
+        joint: b.joint,
+        splits: Vec::new(),
     }];
-    let (found, splits) = examine(problem, &obj, &root, &root_width, cfg.use_gradient)?;
+    let (found, splits, samples) = examine(problem, &obj, &root, &root_width, cfg.use_gradient)?;
     if let Some(c) = found {
         return Ok(BabOutcome::Violated(c));
     }
-    enqueue(&mut queue, root, splits);
+    enqueue(&mut queue, root, splits, samples);
     let mut batch = 8usize;
     let mut last_attack = Instant::now();
+    let mut attacks = 0usize;
     let threads = rayon::current_num_threads().max(1);
     let debug = std::env::var_os("BEACONS_BAB_DEBUG").is_some();
     // Strong branching (bound both halves of every candidate input, keep the best split):
     // worth its cost for low-dimensional inputs, where it shrinks the tree by orders of
     // magnitude on ACAS Xu. `BEACONS_SPLIT=smear` selects the plain smear heuristic.
     let strong = !std::env::var("BEACONS_SPLIT").is_ok_and(|v| v == "smear");
+    let alpha_mode = AlphaMode::from_env();
+    let relus = relu_inputs(problem.graph);
+    // Experimental: ReLU splits with their constraints in the input-space LP
+    // (`BEACONS_BAB_RELU=1`); measured no better than alpha-CROWN alone on the hard ACAS Xu
+    // instances, so off by default.
+    let relu_hybrid = std::env::var("BEACONS_BAB_RELU").is_ok_and(|v| v == "1");
+    let bab_started = Instant::now();
     while !queue.is_empty() {
         if deadline.passed() {
             return Ok(BabOutcome::Timeout);
         }
         // Now and then, a short PGD on the least proved box.
         if last_attack.elapsed().as_secs_f64() > 2.0 {
-            if let Some(top) = queue.peek() {
+            // Alternately the least proved box and the one whose samples came closest to a
+            // counterexample (where a tiny unsafe region hides, the bound ordering alone
+            // rarely leads there).
+            attacks += 1;
+            let target = if attacks % 2 == 0 {
+                queue.iter().min_by(|a, b| a.sample.total_cmp(&b.sample))
+            } else {
+                queue.peek()
+            };
+            if let Some(top) = target {
                 let found = attack::search(
                     problem.graph,
                     region,
@@ -392,7 +688,9 @@ pub fn run(
         let started = Instant::now();
         // Each popped box: the candidate splits (input, halves) to bound.
         let mut jobs = Vec::with_capacity(2 * batch);
-        let mut groups: Vec<(Range<usize>, Vec<Vec<f64>>)> = Vec::with_capacity(batch);
+        let mut job_splits: Vec<Vec<Split>> = Vec::with_capacity(2 * batch);
+        let mut groups: Vec<Group> = Vec::with_capacity(batch);
+        let hard = alpha_mode.on(bab_started.elapsed().as_secs_f64());
         for _ in 0..batch {
             let Some(d) = queue.pop() else { break };
             let dims = if strong {
@@ -413,6 +711,30 @@ pub fn run(
                         hi: b.1,
                         inherited: d.inherited.clone(),
                     });
+                    job_splits.push(d.splits.clone());
+                    job_splits.push(d.splits.clone());
+                }
+            }
+            // On hard regions, ReLU splits compete with the input splits (same box, one
+            // neuron's sign fixed on each side).
+            if hard && strong && relu_hybrid {
+                if let Some(inh) = &d.inherited {
+                    for (v, j) in relu_candidates(inh, &relus, RELU_CANDIDATES) {
+                        for (e, active) in relu_halves(inh, v, j) {
+                            jobs.push(Job {
+                                lo: d.lo.clone(),
+                                hi: d.hi.clone(),
+                                inherited: Some(e),
+                            });
+                            let mut sp = d.splits.clone();
+                            sp.push(Split {
+                                value: v,
+                                neuron: j,
+                                active,
+                            });
+                            job_splits.push(sp);
+                        }
+                    }
                 }
             }
             if jobs.len() == start {
@@ -428,6 +750,8 @@ pub fn run(
                             hi: b.1,
                             inherited: d.inherited,
                         });
+                        job_splits.push(d.splits.clone());
+                        job_splits.push(d.splits.clone());
                     }
                     None => {
                         return Ok(BabOutcome::Unknown(
@@ -436,13 +760,14 @@ pub fn run(
                     }
                 }
             }
-            groups.push((start..jobs.len(), d.margins));
+            groups.push((start..jobs.len(), d.margins, d.joint));
         }
         // Chunks big enough for efficient products, and at least one per thread.
         let chunk = CHUNK.min(jobs.len().div_ceil(threads)).max(1);
         let bounded: Vec<Result<Vec<Scored>>> = jobs
             .par_chunks(chunk)
-            .map(|jobs| problem.bound_jobs(jobs))
+            .zip(job_splits.par_chunks(chunk))
+            .map(|(jobs, splits)| problem.bound_jobs_split(jobs, splits))
             .collect();
         stats.bounded += jobs.len() as u64;
         let mut scored: Vec<Option<Scored>> = bounded
@@ -455,9 +780,9 @@ pub fn run(
         let mut jobs: Vec<Option<Job>> = jobs.into_iter().map(Some).collect();
         // Per box, the split whose worse half is best proved (ties: the better sum).
         let mut children = Vec::with_capacity(2 * groups.len());
-        for (g, parent) in groups {
+        for (g, parent, parent_joint) in groups {
             for s in scored[g.clone()].iter_mut().flatten() {
-                problem.tighten(s, &parent);
+                problem.tighten(s, &parent, &parent_joint);
             }
             let margin = |s: &Option<Scored>| {
                 s.as_ref()
@@ -525,6 +850,28 @@ pub fn run(
                 }
             }
         }
+        // On hard regions (still open after ALPHA_AFTER seconds), children CROWN leaves
+        // unproved get alpha-CROWN margins too: about twenty times the cost of a CROWN bound,
+        // and often a several times smaller gap, which saves far more splits.
+        if alpha_mode.on(bab_started.elapsed().as_secs_f64()) {
+            let centre = centre_values(problem, &obj, &children)?;
+            let refined: Vec<Result<Option<Vec<Vec<f64>>>>> = children
+                .par_iter()
+                .zip(&centre)
+                .map(|((job, s), &v)| match s.steer {
+                    Some(a) if s.splits.is_empty() && worth_alpha(a.2, v) => {
+                        problem.alpha_margins(&job.lo, &job.hi).map(Some)
+                    }
+                    _ => Ok(None),
+                })
+                .collect();
+            for ((_, s), r) in children.iter_mut().zip(refined) {
+                if let Some(m) = r? {
+                    stats.alpha += 1;
+                    problem.tighten(s, &m, &[]);
+                }
+            }
+        }
         let keep = queue.len() < INHERIT_LIMIT;
         let mut open = Vec::new();
         for (job, b) in children {
@@ -536,17 +883,25 @@ pub fn run(
                     coeffs: b.coeffs,
                     inherited: keep.then_some(b.inherited),
                     margins: b.margins,
+                    joint: b.joint,
+                    splits: b.splits,
                 });
+            } else if b.splits.is_empty() {
+                leaves.extend(Leaf::proved_joint(
+                    &job.lo, &job.hi, METHOD, &b.margins, &b.joint,
+                ));
             } else {
-                leaves.extend(Leaf::proved(&job.lo, &job.hi, METHOD, &b.margins));
+                // A sub-domain of a box is no box leaf: the region's proof has no certificate.
+                stats.relu_leaves += 1;
             }
         }
         if !open.is_empty() {
-            let (found, splits) = examine(problem, &obj, &open, &root_width, cfg.use_gradient)?;
+            let (found, splits, samples) =
+                examine(problem, &obj, &open, &root_width, cfg.use_gradient)?;
             if let Some(c) = found {
                 return Ok(BabOutcome::Violated(c));
             }
-            enqueue(&mut queue, open, splits);
+            enqueue(&mut queue, open, splits, samples);
         }
         stats.peak_queue = stats.peak_queue.max(queue.len());
         if queue.len() > cfg.max_domains {
@@ -559,8 +914,9 @@ pub fn run(
         let secs = started.elapsed().as_secs_f64();
         if debug {
             eprintln!(
-                "bab: bounded {} queue {} worst {:?} batch {batch} round {secs:.3}s",
+                "bab: bounded {} (alpha {}) queue {} worst {:?} batch {batch} round {secs:.3}s",
                 stats.bounded,
+                stats.alpha,
                 queue.len(),
                 queue.peek().map(|d| d.priority)
             );
@@ -572,6 +928,7 @@ pub fn run(
                     "  least proved box: relative widths {rel:?} margins {:?}",
                     d.margins
                 );
+                eprintln!("  box lo {:?} hi {:?} splits {:?}", d.lo, d.hi, d.splits);
             }
         }
         if secs < 0.1 && batch < 4096 {
@@ -593,15 +950,18 @@ const PERIODIC_ATTACK: AttackConfig = AttackConfig {
     steps: 30,
 };
 
-fn enqueue(queue: &mut BinaryHeap<Domain>, open: Vec<Open>, splits: Vec<usize>) {
-    for (o, split) in open.into_iter().zip(splits) {
+fn enqueue(queue: &mut BinaryHeap<Domain>, open: Vec<Open>, splits: Vec<usize>, samples: Vec<f64>) {
+    for ((o, split), sample) in open.into_iter().zip(splits).zip(samples) {
         queue.push(Domain {
+            sample,
             lo: o.lo,
             hi: o.hi,
             priority: o.atom.2,
             split,
             inherited: o.inherited,
             margins: o.margins,
+            joint: o.joint,
+            splits: o.splits,
         });
     }
 }
@@ -617,7 +977,7 @@ fn examine(
     open: &[Open],
     root_width: &[f64],
     smear: bool,
-) -> Result<(Option<Counterexample>, Vec<usize>)> {
+) -> Result<(Option<Counterexample>, Vec<usize>, Vec<f64>)> {
     let n = root_width.len();
     let points = Array2::from_shape_fn((2 * open.len(), n), |(r, i)| {
         let o = &open[r / 2];
@@ -632,15 +992,21 @@ fn examine(
         }
     });
     let outputs = crate::eval::forward_f64(problem.graph, points.view())?;
+    let values: Vec<f64> = (0..points.nrows())
+        .map(|r| obj.value(outputs.row(r).as_slice().unwrap_or(&[])).0)
+        .collect();
+    let samples: Vec<f64> = (0..open.len())
+        .map(|b| values[2 * b].min(values[2 * b + 1]))
+        .collect();
     let mut candidates: Vec<(f64, usize)> = (0..points.nrows())
-        .map(|r| (obj.value(outputs.row(r).as_slice().unwrap_or(&[])).0, r))
+        .map(|r| (values[r], r))
         .filter(|(v, _)| *v <= 0.0)
         .collect();
     candidates.sort_by(|a, b| a.0.total_cmp(&b.0));
     for &(_, r) in candidates.iter().take(4) {
         let x = points.row(r).to_vec();
         if let Some(c) = attack::confirm(problem.graph, problem.region, problem.index, &x)? {
-            return Ok((Some(c), Vec::new()));
+            return Ok((Some(c), Vec::new(), Vec::new()));
         }
     }
     let splits = open
@@ -669,7 +1035,7 @@ fn examine(
             }
         })
         .collect();
-    Ok((None, splits))
+    Ok((None, splits, samples))
 }
 
 /// Inputs strong branching tries on a box: every halvable one when there are at most
@@ -772,6 +1138,9 @@ mod tests {
             split: 1,
             inherited: None,
             margins: Vec::new(),
+            joint: Vec::new(),
+            splits: Vec::new(),
+            sample: 0.0,
         };
         let ((l0, h0), (l1, h1)) = bisect(&d).unwrap();
         assert_eq!((l0, h0), (vec![0.0, 1.0], vec![0.5, 1.0]));
@@ -783,6 +1152,9 @@ mod tests {
             split: 0,
             inherited: None,
             margins: Vec::new(),
+            joint: Vec::new(),
+            splits: Vec::new(),
+            sample: 0.0,
         };
         assert!(bisect(&point).is_none());
     }

@@ -39,7 +39,7 @@ use std::sync::Arc;
 use ndarray::{s, Array2};
 
 use crate::bounds::ops::{self, Accum};
-use crate::bounds::rounding::add_down;
+use crate::bounds::rounding::{add_down, sub_down};
 use crate::bounds::Interval;
 use crate::engine::target_of;
 use crate::error::Result;
@@ -47,6 +47,15 @@ use crate::ir::{Graph, Op, ValueId};
 
 /// Pre-activation enclosures of a box, indexed by value (`None` where CROWN does not refine).
 pub type Inherited = Arc<Vec<Option<Interval>>>;
+
+/// A ReLU split: on the sub-domain, input `neuron` of value `value` (a ReLU's input) is
+/// `≥ 0` (`active`) or `≤ 0`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Split {
+    pub value: ValueId,
+    pub neuron: usize,
+    pub active: bool,
+}
 
 /// One sub-box to bound.
 pub struct Job {
@@ -64,8 +73,16 @@ pub struct BoxBound {
     pub output: Interval,
     /// Rows × input size: the coefficients on the input of each row's linear lower bound.
     pub input_coeffs: Array2<f64>,
+    /// The constant of each row's linear lower bound, rounded down: row `i` of `C` applied
+    /// to the output is `≥ input_coeffs_i · x + consts_i` for every `x` of the box (`None`
+    /// when some coefficients hang on values other than the input).
+    pub consts: Option<Vec<f64>>,
     /// This box's own pre-activation enclosures (for its sub-boxes).
     pub inherited: Inherited,
+    /// Per split of the job (see [`Plan::bound_with`]), a linear function `g·x + k` of the
+    /// input with `g·x + k ≤ 0` on the split's sub-domain: `(g, k)` (`None` when it could
+    /// not be formed).
+    pub constraints: Vec<Option<(Vec<f64>, f64)>>,
 }
 
 /// The per-graph facts the batches need.
@@ -110,7 +127,25 @@ impl Plan {
 
     /// Bounds every job (see the module notes); `c` has one row per objective.
     pub fn bound(&self, graph: &Graph, c: &Array2<f64>, jobs: &[Job]) -> Result<Vec<BoxBound>> {
+        self.bound_with(graph, c, jobs, &[])
+    }
+
+    /// [`Plan::bound`], where job `d` also lies on the sub-domain of the ReLU splits
+    /// `splits[d]` (missing entries: none). For every split it returns a linear function of
+    /// the input that is `≤ 0` on the sub-domain: the linear lower bound of `z_j` (inactive:
+    /// `z_j ≤ 0` and `z_j ≥ ℓ(x)`, so `ℓ(x) ≤ 0`) or of `−z_j` (active), from a backward pass
+    /// over the box's enclosures of the layers below (sound on the job's domain).
+    pub fn bound_with(
+        &self,
+        graph: &Graph,
+        c: &Array2<f64>,
+        jobs: &[Job],
+        splits: &[Vec<Split>],
+    ) -> Result<Vec<BoxBound>> {
         let nb = jobs.len();
+        let mut cons: Vec<Vec<Option<(Vec<f64>, f64)>>> = (0..nb)
+            .map(|d| vec![None; splits.get(d).map_or(0, |s| s.len())])
+            .collect();
         let nv = graph.values.len();
         let mut vals: Vec<Vec<Option<Interval>>> = vec![vec![None; nv]; nb];
         for (d, job) in jobs.iter().enumerate() {
@@ -131,6 +166,34 @@ impl Plan {
                     }
                 }
                 vals[d][v.0] = Some(b);
+            }
+            // The split constraints on this value.
+            let mut blocks: Vec<Block> = Vec::new();
+            let mut which: Vec<(usize, usize)> = Vec::new();
+            for (d, sp) in splits.iter().enumerate() {
+                let start = which.len();
+                for (n, s) in sp.iter().enumerate() {
+                    if s.value == v {
+                        which.push((d, n));
+                    }
+                }
+                if which.len() > start {
+                    blocks.push((start..which.len(), d));
+                }
+            }
+            if !which.is_empty() {
+                let width = graph.value(v).size();
+                let mut cm = Array2::zeros((which.len(), width));
+                for (r, &(d, n)) in which.iter().enumerate() {
+                    let s = splits[d][n];
+                    cm[(r, s.neuron)] = if s.active { -1.0 } else { 1.0 };
+                }
+                let (_, lam, consts) = self.backward(graph, k, v, cm, &blocks, &vals, true)?;
+                if let (Some(lam), Some(consts)) = (lam, consts) {
+                    for (r, &(d, n)) in which.iter().enumerate() {
+                        cons[d][n] = Some((lam.row(r).to_vec(), consts[r]));
+                    }
+                }
             }
             if !self.refine[v.0] {
                 continue;
@@ -162,7 +225,7 @@ impl Plan {
                     cm[(range.start + idx.len() + r, j)] = -1.0;
                 }
             }
-            let (lower, _) = self.backward(graph, k, v, cm, &blocks, &vals, false)?;
+            let (lower, _, _) = self.backward(graph, k, v, cm, &blocks, &vals, false)?;
             for (range, d) in &blocks {
                 let idx = &chosen[*d];
                 let b = vals[*d][v.0].as_mut().expect("just computed");
@@ -181,7 +244,7 @@ impl Plan {
         for (range, _) in &blocks {
             all.slice_mut(s![range.clone(), ..]).assign(c);
         }
-        let (lower, input_lam) = match graph.producer(self.out) {
+        let (lower, input_lam, consts) = match graph.producer(self.out) {
             Some(k) => self.backward(graph, k, self.out, all, &blocks, &vals, true)?,
             None => {
                 // The output is the input itself.
@@ -192,12 +255,12 @@ impl Plan {
                     let _ = d;
                 }
                 let lam = Array2::from_shape_fn((r * nb, n_in), |(i, j)| c[(i % r, j)]);
-                (lower, Some(lam))
+                (lower, Some(lam), Some(vec![0.0; r * nb]))
             }
         };
         let zero = Accum::new(r);
         let mut res = Vec::with_capacity(nb);
-        for (d, mut val) in vals.into_iter().enumerate() {
+        for (d, (mut val, constraints)) in vals.into_iter().zip(cons).enumerate() {
             let output = val[self.out.0].clone().expect("computed");
             let direct = ops::concretize_lower(c, &output, &zero);
             let rows = (0..r).map(|i| lower[d * r + i].max(direct[i])).collect();
@@ -210,19 +273,23 @@ impl Plan {
                     *v = None;
                 }
             }
+            let consts = consts.as_ref().map(|k| k[d * r..(d + 1) * r].to_vec());
             res.push(BoxBound {
                 rows,
                 output,
                 input_coeffs,
+                consts,
                 inherited: Arc::new(val),
+                constraints,
             });
         }
         Ok(res)
     }
 
     /// Sound lower bounds of the stacked rows of `c` on value `v` (produced by node `k`), each
-    /// block of rows over its own box, and (when `record`) the coefficients reaching the input.
-    #[allow(clippy::too_many_arguments)]
+    /// block of rows over its own box, and (when `record`) the coefficients reaching the input
+    /// and, when nothing else is left, the constants of the linear bounds (rounded down).
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
     fn backward(
         &self,
         graph: &Graph,
@@ -232,7 +299,7 @@ impl Plan {
         blocks: &[Block],
         vals: &[Vec<Option<Interval>>],
         record: bool,
-    ) -> Result<(Vec<f64>, Option<Array2<f64>>)> {
+    ) -> Result<(Vec<f64>, Option<Array2<f64>>, Option<Vec<f64>>)> {
         let rows = c.nrows();
         let mut lams: HashMap<usize, Array2<f64>> = HashMap::new();
         lams.insert(v.0, c);
@@ -317,6 +384,11 @@ impl Plan {
         } else {
             None
         };
+        let consts = (record && lams.len() == 1 && lams.contains_key(&self.x.0)).then(|| {
+            (0..rows)
+                .map(|i| sub_down(acc.bias[i], acc.err[i]))
+                .collect()
+        });
         // Everything left hangs on the graph input (or on values no node produces).
         let mut total = vec![0.0; rows];
         let zero = Accum::new(rows);
@@ -340,6 +412,6 @@ impl Plan {
             let empty = Interval::new(vec![], vec![]);
             total = ops::concretize_lower(&Array2::zeros((rows, 0)), &empty, &acc);
         }
-        Ok((total, input_lam))
+        Ok((total, input_lam, consts))
     }
 }

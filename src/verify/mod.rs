@@ -19,6 +19,7 @@ pub mod attack;
 pub mod bab;
 pub mod batch;
 pub mod grad;
+pub mod joint;
 pub mod relu_bab;
 pub mod result_file;
 pub mod results;
@@ -281,6 +282,7 @@ pub fn verify(graph: &Graph, spec: &Spec, opts: &Options) -> Result<Outcome> {
         );
         outcome.domains += stats.bounded;
         match res? {
+            bab::BabOutcome::Proved if stats.relu_leaves > 0 => relu_proved.push(k),
             bab::BabOutcome::Proved => {}
             bab::BabOutcome::Violated(c) => {
                 outcome.counterexample = Some(c);

@@ -215,7 +215,7 @@ pub fn run(
         for (k, mut s) in bounded.into_iter().enumerate() {
             let parent = &parents[k / 2];
             // The parent's margins hold on the child's sub-domain too.
-            problem.tighten(&mut s, &parent.margins);
+            problem.tighten(&mut s, &parent.margins, &[]);
             if unproved(&s.margins).is_none() {
                 continue;
             }
