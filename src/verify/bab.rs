@@ -662,7 +662,7 @@ pub fn run(
             // counterexample (where a tiny unsafe region hides, the bound ordering alone
             // rarely leads there).
             attacks += 1;
-            let target = if attacks % 2 == 0 {
+            let target = if attacks.is_multiple_of(2) {
                 queue.iter().min_by(|a, b| a.sample.total_cmp(&b.sample))
             } else {
                 queue.peek()

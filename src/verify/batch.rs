@@ -82,8 +82,11 @@ pub struct BoxBound {
     /// Per split of the job (see [`Plan::bound_with`]), a linear function `g·x + k` of the
     /// input with `g·x + k ≤ 0` on the split's sub-domain: `(g, k)` (`None` when it could
     /// not be formed).
-    pub constraints: Vec<Option<(Vec<f64>, f64)>>,
+    pub constraints: Vec<Option<Constraint>>,
 }
+
+/// A linear function of the input, `(g, k)` for `g·x + k`.
+pub type Constraint = (Vec<f64>, f64);
 
 /// The per-graph facts the batches need.
 pub struct Plan {
@@ -143,7 +146,7 @@ impl Plan {
         splits: &[Vec<Split>],
     ) -> Result<Vec<BoxBound>> {
         let nb = jobs.len();
-        let mut cons: Vec<Vec<Option<(Vec<f64>, f64)>>> = (0..nb)
+        let mut cons: Vec<Vec<Option<Constraint>>> = (0..nb)
             .map(|d| vec![None; splits.get(d).map_or(0, |s| s.len())])
             .collect();
         let nv = graph.values.len();
