@@ -31,6 +31,10 @@
 //!
 //! Final rows are also bounded by the interval enclosure of the output (`C` applied to it), and
 //! the better of the two is kept.
+//!
+//! The interval steps, the stacked backward steps and the concretisations go through the
+//! plan's [`Backend`] (`backend`; the CPU unless [`Plan::with_backend`] says otherwise), the
+//! per-box steps of other ops run on the host.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -38,6 +42,7 @@ use std::sync::Arc;
 
 use ndarray::{s, Array2};
 
+use crate::backend::{AnyBackend, Backend};
 use crate::bounds::ops::{self, Accum};
 use crate::bounds::rounding::add_down;
 use crate::bounds::Interval;
@@ -77,6 +82,8 @@ pub struct Plan {
     /// Values whose enclosures are inherited: the inputs of relaxed nodes (the refined ones,
     /// and the first layer's, which ReLU splitting narrows; see `relu_bab`).
     inherit: Vec<bool>,
+    /// Where the heavy primitives run.
+    backend: AnyBackend,
 }
 
 /// Rows `range` of a stacked matrix belong to box `box_index`.
@@ -84,6 +91,11 @@ type Block = (Range<usize>, usize);
 
 impl Plan {
     pub fn new(graph: &Graph) -> Result<Plan> {
+        Plan::with_backend(graph, AnyBackend::Cpu)
+    }
+
+    /// [`Plan::new`] with the primitives on `backend`.
+    pub fn with_backend(graph: &Graph, backend: AnyBackend) -> Result<Plan> {
         let (x, out) = target_of(graph)?;
         let n = graph.values.len();
         let mut feeds_relaxed = vec![false; n];
@@ -105,6 +117,7 @@ impl Plan {
             out,
             refine,
             inherit: feeds_relaxed,
+            backend,
         })
     }
 
@@ -118,13 +131,18 @@ impl Plan {
         }
         for (k, node) in graph.nodes.iter().enumerate() {
             let v = node.output;
-            for (d, job) in jobs.iter().enumerate() {
-                let ins: Vec<&Interval> = node
-                    .inputs
-                    .iter()
-                    .map(|i| vals[d][i.0].as_ref().expect("topological order"))
-                    .collect();
-                let mut b = ops::interval(graph, node, &ins)?;
+            let ins: Vec<Vec<&Interval>> = vals
+                .iter()
+                .map(|val| {
+                    node.inputs
+                        .iter()
+                        .map(|i| val[i.0].as_ref().expect("topological order"))
+                        .collect()
+                })
+                .collect();
+            let images = self.backend.interval_batch(graph, node, &ins)?;
+            drop(ins);
+            for ((d, job), mut b) in jobs.iter().enumerate().zip(images) {
                 if self.inherit[v.0] {
                     if let Some(p) = job.inherited.as_ref().and_then(|p| p[v.0].as_ref()) {
                         b = b.intersect(p);
@@ -264,14 +282,17 @@ impl Plan {
                 | Op::Transpose { .. } => {
                     let hulls: Vec<Interval> = node.inputs.iter().map(|&i| hull(i)).collect();
                     let refs: Vec<&Interval> = hulls.iter().collect();
-                    ops::backward(graph, node, &lam, &refs, None, &mut acc)?
+                    self.backend
+                        .backward_affine(graph, node, &lam, &refs, &mut acc)?
                 }
                 Op::Relu | Op::LeakyRelu { .. } => {
                     let per: Vec<(Range<usize>, &Interval)> = blocks
                         .iter()
                         .map(|(r, d)| (r.clone(), enclosure(*d, node.inputs[0])))
                         .collect();
-                    vec![ops::backward_leaky_blocks(node, &lam, &per, &mut acc)?]
+                    vec![self
+                        .backend
+                        .backward_leaky_blocks(node, &lam, &per, &mut acc)?]
                 }
                 _ => {
                     // One box at a time, with its own enclosures.
@@ -322,16 +343,17 @@ impl Plan {
         let zero = Accum::new(rows);
         let mut first = true;
         for (vid, lam) in &lams {
-            for (r, d) in blocks {
-                let part = ops::concretize_rows(
-                    lam.slice(s![r.clone(), ..]),
-                    enclosure(*d, ValueId(*vid)),
-                    if first { &acc } else { &zero },
-                    r.start,
-                );
-                for (t, p) in total[r.clone()].iter_mut().zip(part) {
-                    *t = if first { p } else { add_down(*t, p) };
-                }
+            let per: Vec<(Range<usize>, &Interval)> = blocks
+                .iter()
+                .map(|(r, d)| (r.clone(), enclosure(*d, ValueId(*vid))))
+                .collect();
+            let part = self.backend.concretize_blocks(
+                lam.view(),
+                &per,
+                if first { &acc } else { &zero },
+            )?;
+            for (t, p) in total.iter_mut().zip(part) {
+                *t = if first { p } else { add_down(*t, p) };
             }
             first = false;
         }
