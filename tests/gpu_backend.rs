@@ -399,3 +399,58 @@ fn emulated_intrinsics_round_in_their_direction() {
         -f64::from_bits(1)
     );
 }
+
+/// `beacons bounds --device cuda` (batched CROWN on a device, `crown_on`) run on the emulated
+/// device: on the shipped examples its bounds contain every exactly evaluated point and agree
+/// with the same computation on the CPU backend.
+#[test]
+fn bounds_on_a_device_are_sound_and_match_the_cpu_plan() {
+    use beacons::cli::commands::bounds::crown_on;
+    use beacons::ir::passes::{canonicalize, Level};
+    let root = common::root();
+    for (model, spec) in [
+        (
+            "models/dose_response.onnx",
+            "specs/dose_response_range.vnnlib",
+        ),
+        (
+            "models/sepsis_risk.onnx",
+            "specs/sepsis_high_lactate.vnnlib",
+        ),
+        (
+            "models/dose_response.onnx",
+            "specs/dose_response_high_dose.vnnlib",
+        ),
+    ] {
+        let m = beacons::ir::load_model(&root.join(model)).expect("shipped model");
+        let spec = beacons::spec::load(&root.join(spec)).expect("shipped property");
+        let mut g = m.graph;
+        canonicalize(&mut g, Level::Exact);
+        let on_emu = crown_on(&g, &spec, &emulated()).expect("bounded on the emulator");
+        let on_cpu = crown_on(&g, &spec, &AnyBackend::Cpu).expect("bounded on the cpu");
+        let mut rng = StdRng::seed_from_u64(1);
+        for ((e, c), region) in on_emu.iter().zip(&on_cpu).zip(&spec.regions) {
+            for (a, b) in e
+                .lower
+                .iter()
+                .zip(&c.lower)
+                .chain(e.upper.iter().zip(&c.upper))
+            {
+                assert!(
+                    (a - b).abs() <= 1e-6 * (1.0 + a.abs()),
+                    "{model}: {a} vs {b}"
+                );
+            }
+            let boxed = Interval::new(region.input.lower.clone(), region.input.upper.clone());
+            for p in points(&mut rng, &boxed, 8, 8) {
+                let ys = forward_f64_point(&g, &p).expect("exact evaluation");
+                for (j, y) in ys.iter().enumerate() {
+                    assert!(
+                        q(e.lower[j]) <= y.hi && q(e.upper[j]) >= y.lo,
+                        "{model}: output {j}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -38,6 +38,24 @@ mod select;
 pub use cpu::Cpu;
 pub use select::{select, Device, Selection};
 
+/// The backend of this process: the CPU unless the command line installed another
+/// ([`set_process_backend`], from `--device`). `verify::batch::Plan::new` uses it, so the
+/// branch-and-bound code needs no backend argument of its own.
+static PROCESS_BACKEND: std::sync::RwLock<Option<AnyBackend>> = std::sync::RwLock::new(None);
+
+/// Installs the backend every later [`process_backend`] returns (the CLI, once, before any
+/// work).
+pub fn set_process_backend(backend: AnyBackend) {
+    let mut slot = PROCESS_BACKEND.write().unwrap_or_else(|e| e.into_inner());
+    *slot = Some(backend);
+}
+
+/// The backend of this process (see [`set_process_backend`]); the CPU by default.
+pub fn process_backend() -> AnyBackend {
+    let slot = PROCESS_BACKEND.read().unwrap_or_else(|e| e.into_inner());
+    slot.clone().unwrap_or_default()
+}
+
 /// Rows `range` of a stacked coefficient matrix, over the box `bounds` (its enclosure of the
 /// value the rows act on).
 pub type RowBlock<'a> = (Range<usize>, &'a Interval);

@@ -33,8 +33,8 @@
 //! the better of the two is kept.
 //!
 //! The interval steps, the stacked backward steps and the concretisations go through the
-//! plan's [`Backend`] (`backend`; the CPU unless [`Plan::with_backend`] says otherwise), the
-//! per-box steps of other ops run on the host.
+//! plan's [`Backend`] (the process's backend, the CPU unless `--device` chose another, or
+//! the one given to [`Plan::with_backend`]); the per-box steps of other ops run on the host.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -90,8 +90,10 @@ pub struct Plan {
 type Block = (Range<usize>, usize);
 
 impl Plan {
+    /// The plan on the process's backend (`backend::process_backend`: the CPU unless
+    /// `--device` chose another).
     pub fn new(graph: &Graph) -> Result<Plan> {
-        Plan::with_backend(graph, AnyBackend::Cpu)
+        Plan::with_backend(graph, crate::backend::process_backend())
     }
 
     /// [`Plan::new`] with the primitives on `backend`.
