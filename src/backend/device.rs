@@ -318,3 +318,26 @@ pub fn shape_tiles(m: usize, n: usize) -> ([u32; 3], [u32; 3]) {
         [TILE, TILE, 1],
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn launch_shapes_cover_every_thread() {
+        for n in [0, 1, 127, 128, 129, 10_000] {
+            let (g, b) = shape_1d(n);
+            assert!((g[0] * b[0]) as usize >= n && g[0] >= 1);
+        }
+        let (g, b) = shape_tiles(33, 17);
+        assert_eq!((g, b), ([2, 3, 1], [16, 16, 1]));
+    }
+
+    #[test]
+    fn row_blocks_must_cover_every_row() {
+        let x = Interval::new(vec![0.0], vec![1.0]);
+        let blocks = [(0..2, &x), (2..3, &x)];
+        assert_eq!(row_boxes(&blocks, 3).unwrap(), vec![0, 0, 1]);
+        assert!(row_boxes(&blocks[..1], 3).is_err());
+    }
+}

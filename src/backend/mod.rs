@@ -188,3 +188,15 @@ impl Backend for AnyBackend {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_process_backend_is_the_cpu_by_default() {
+        assert!(matches!(AnyBackend::default(), AnyBackend::Cpu));
+        assert_eq!(process_backend().name(), "cpu");
+        assert_eq!(format!("{:?}", AnyBackend::Cpu), "AnyBackend(cpu)");
+    }
+}

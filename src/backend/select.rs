@@ -67,3 +67,40 @@ fn open_cuda() -> std::result::Result<(AnyBackend, String), String> {
     let _ = Arc::<()>::new;
     Err("this beacons was built without the `cuda` feature".to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_is_chosen_silently() {
+        let s = select(Device::Cpu).unwrap();
+        assert!(matches!(s.backend, AnyBackend::Cpu));
+        assert!(s.notice.is_none());
+    }
+
+    #[test]
+    fn cuda_and_auto_agree_on_whether_a_gpu_is_usable() {
+        match select(Device::Cuda) {
+            // A machine with a GPU: auto takes it too and says so.
+            Ok(s) => {
+                assert_eq!(s.backend.name(), "cuda");
+                let a = select(Device::Auto).unwrap();
+                assert_eq!(a.backend.name(), "cuda");
+                assert!(a.notice.unwrap().starts_with("device: cuda ("));
+            }
+            // Without one (as in CI): a usage error, and auto falls back with one line.
+            Err(e) => {
+                assert!(matches!(e, Error::Usage(_)));
+                assert!(e
+                    .to_string()
+                    .starts_with("--device cuda: no CUDA device is usable: "));
+                let a = select(Device::Auto).unwrap();
+                assert!(matches!(a.backend, AnyBackend::Cpu));
+                let notice = a.notice.unwrap();
+                assert!(notice.starts_with("device: cpu (no CUDA device: "));
+                assert_eq!(notice.lines().count(), 1);
+            }
+        }
+    }
+}
