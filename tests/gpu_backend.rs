@@ -454,3 +454,48 @@ fn bounds_on_a_device_are_sound_and_match_the_cpu_plan() {
         }
     }
 }
+
+/// A Conv's backward step on the device (the convolution as a dense matrix through
+/// `matmul_f64` and the error kernels) against the CPU's stencil rule, two blocks of rows over
+/// two boxes.
+#[test]
+fn conv_step_agrees_with_the_cpu() {
+    let emu = emulated();
+    let mut seen = 0;
+    for seed in 0..40u64 {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let g = random_graph(&mut rng, &config(vec![Family::Cnn], 0));
+        let Some(node) = g.nodes.iter().find(|n| matches!(n.op, Op::Conv(_))) else {
+            continue;
+        };
+        let (n_in, n_out) = (g.value(node.inputs[0]).size(), g.value(node.output).size());
+        let boxes = [rand_box(&mut rng, n_in), rand_box(&mut rng, n_in)];
+        let lam = Array2::from_shape_fn((7, n_out), |_| rng.random_range(-3.0..3.0));
+        let blocks = vec![(0..3, vec![&boxes[0]]), (3..7, vec![&boxes[1]])];
+        let (mut ac, mut ae) = (Accum::new(7), Accum::new(7));
+        let lc = Cpu
+            .backward_blocks(&g, node, &lam, &blocks, &mut ac)
+            .unwrap();
+        let le = emu
+            .backward_blocks(&g, node, &lam, &blocks, &mut ae)
+            .unwrap();
+        for (x, y) in lc[0].iter().zip(le[0].iter()) {
+            assert!(
+                rel_close(*x, *y, x.abs()),
+                "seed {seed}: conv coefficient {x} vs {y}"
+            );
+        }
+        for i in 0..7 {
+            assert!(
+                rel_close(ac.bias[i], ae.bias[i], ac.bias[i].abs()),
+                "seed {seed}: bias"
+            );
+            assert!(
+                ae.err[i] > 0.0 && ae.err[i] <= 4.0 * ac.err[i] + 1e-300,
+                "seed {seed}: err"
+            );
+        }
+        seen += 1;
+    }
+    assert!(seen >= 10, "only {seen} convolutions compared");
+}

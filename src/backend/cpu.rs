@@ -3,7 +3,7 @@
 
 use ndarray::{s, Array2, ArrayView2};
 
-use super::{Backend, RowBlock};
+use super::{Backend, InputBlock, RowBlock};
 use crate::bounds::ops::{self, Accum};
 use crate::bounds::Interval;
 use crate::error::Result;
@@ -39,6 +39,36 @@ impl Backend for Cpu {
         acc: &mut Accum,
     ) -> Result<Vec<Array2<f64>>> {
         ops::backward(graph, node, lam, inputs, None, acc)
+    }
+
+    fn backward_blocks(
+        &self,
+        graph: &Graph,
+        node: &Node,
+        lam: &Array2<f64>,
+        blocks: &[InputBlock<'_>],
+        acc: &mut Accum,
+    ) -> Result<Vec<Array2<f64>>> {
+        let rows = lam.nrows();
+        let mut outs: Vec<Array2<f64>> = node
+            .inputs
+            .iter()
+            .map(|&i| Array2::zeros((rows, graph.value(i).size())))
+            .collect();
+        for (r, ins) in blocks {
+            let sub = lam.slice(s![r.clone(), ..]).to_owned();
+            let mut sub_acc = Accum {
+                bias: acc.bias[r.clone()].to_vec(),
+                err: acc.err[r.clone()].to_vec(),
+            };
+            let o = ops::backward(graph, node, &sub, ins, None, &mut sub_acc)?;
+            for (dst, part) in outs.iter_mut().zip(o) {
+                dst.slice_mut(s![r.clone(), ..]).assign(&part);
+            }
+            acc.bias[r.clone()].copy_from_slice(&sub_acc.bias);
+            acc.err[r.clone()].copy_from_slice(&sub_acc.err);
+        }
+        Ok(outs)
     }
 
     fn backward_leaky_blocks(

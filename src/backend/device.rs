@@ -4,8 +4,10 @@
 //! heavy loops done by [`Kernels`] — one method per entry point of `kernels/*.cu`, on flat
 //! row-major `f64` arrays — and everything small (relaxation lines per neuron, the `Accum`
 //! bookkeeping, the constants of the error terms) on the host, by the same code the CPU uses.
-//! Ops without a kernel (the constant ops, Add/Sub, Reshape, Transpose, and every interval
-//! step but Linear's) run the host rule of `bounds::ops`.
+//! A Conv's backward step is Linear's with the convolution as a dense matrix
+//! (`bounds::ops::dense_conv`, up to [`MAX_DENSE_CONV`] entries). Ops without a kernel (the
+//! constant ops, Add/Sub, Reshape, Transpose, pooling, BatchNorm, smooth activations, and every
+//! interval step but Linear's) run the host rule of `bounds::ops`.
 //!
 //! # Soundness
 //!
@@ -16,9 +18,11 @@
 //!   with `__fma_rd` for the lower end and `__fma_ru` for the upper one: every partial sum is
 //!   rounded the right way, so the result encloses the exact image;
 //! - a weight product `Λ W` is computed in round-to-nearest (any order, fused or not), and its
-//!   error is charged as on the CPU, `γ_out Σ_o |λ_io| (|W| m)_o` plus the underflow term, with
-//!   `|W| m` and `|Λ| · (|W| m)` summed upward (`__fma_ru` of non-negative terms: true upper
-//!   bounds without inflation);
+//!   error is charged as on the CPU, `γ_k Σ_o |λ_io| (|W| m)_o` plus the underflow term
+//!   `k η Σ_j m_j`, with `|W| m` and `|Λ| · (|W| m)` summed upward (`__fma_ru` of non-negative
+//!   terms: true upper bounds without inflation). `k` bounds the non-zero terms of an entry:
+//!   `out` for Linear; for a dense convolution the most taps on one input (a zero weight adds
+//!   an exact zero, whatever the order);
 //! - a signed dot product (bias terms) is summed three times, to nearest, down and up; the
 //!   distance of the nearest value to either directed one bounds its error;
 //! - a relaxed coefficient `λ·s` is rounded to nearest and charged `(ru(λs) − rd(λs))·m`;
@@ -28,7 +32,7 @@
 
 use ndarray::{s, Array2, ArrayView2};
 
-use super::{Backend, Cpu, RowBlock};
+use super::{Backend, Cpu, InputBlock, RowBlock};
 use crate::bounds::ops::{self, Accum};
 use crate::bounds::relax::NeuronRelaxation;
 use crate::bounds::rounding::{add_up, gamma, inflate_sum, mul_up, ETA};
@@ -144,6 +148,67 @@ fn row_boxes(blocks: &[RowBlock<'_>], rows: usize) -> Result<Vec<u32>> {
     Ok(rb)
 }
 
+/// Entries of the dense matrix of a convolution above which its backward step stays on the
+/// host (2^24 entries: 128 MiB of `f64`).
+pub const MAX_DENSE_CONV: usize = 1 << 24;
+
+/// A dense affine map `z_out = A z_in + b` for one backward step (`a` is `n_out × n_in`);
+/// `terms` bounds the non-zero terms of any entry of `lam · a` (see the module notes).
+struct Dense<'a> {
+    a: &'a [f64],
+    n_out: usize,
+    n_in: usize,
+    bias: Option<&'a [f64]>,
+    terms: usize,
+}
+
+impl<K: Kernels> DeviceBackend<K> {
+    /// `lam · a` on the device, with the rounding charged and the bias added per row; the
+    /// rows of each block use the magnitude `m` of their own box's input enclosure.
+    fn dense_step(
+        &self,
+        d: &Dense<'_>,
+        lam: ArrayView2<f64>,
+        blocks: &[(std::ops::Range<usize>, &[f64])],
+        acc: &mut Accum,
+    ) -> Result<Array2<f64>> {
+        let rows = lam.nrows();
+        let mut next = 0;
+        for (r, _) in blocks {
+            if r.start != next {
+                break;
+            }
+            next = r.end;
+        }
+        if next != rows {
+            return Err(Error::Invalid(
+                "device backend: the row blocks do not cover every row in order".into(),
+            ));
+        }
+        let lam_c = contiguous(lam);
+        let product = self.kernels.matmul(&lam_c, d.a, rows, d.n_out, d.n_in)?;
+        let g = gamma(d.terms);
+        for (r, m) in blocks {
+            let sum_m = inflate_sum(m.iter().sum(), d.n_in);
+            let wm = self.kernels.abs_matvec_up(d.a, d.n_out, d.n_in, m)?;
+            let lam_b = &lam_c[r.start * d.n_out..r.end * d.n_out];
+            let lw = self.kernels.abs_matvec_up(lam_b, r.len(), d.n_out, &wm)?;
+            let under = mul_up(d.terms as f64 * ETA, sum_m);
+            for (i, e) in r.clone().zip(&lw) {
+                acc.charge(i, add_up(mul_up(g, *e), under));
+            }
+        }
+        if let Some(b) = d.bias {
+            let (v, err) = self.kernels.dot_with_error(&lam_c, rows, d.n_out, b)?;
+            for i in 0..rows {
+                acc.add(i, v[i], err[i]);
+            }
+        }
+        Array2::from_shape_vec((rows, d.n_in), product)
+            .map_err(|e| Error::Invalid(format!("device backend: {e}")))
+    }
+}
+
 impl<K: Kernels> Backend for DeviceBackend<K> {
     fn name(&self) -> &'static str {
         self.kernels.name()
@@ -197,39 +262,58 @@ impl<K: Kernels> Backend for DeviceBackend<K> {
         let Op::Linear { weight, bias } = &node.op else {
             return Cpu.backward_affine(graph, node, lam, inputs, acc);
         };
-        let rows = lam.nrows();
         let m = inputs[0].magnitude();
         let (out, inp) = weight.dim();
         let lead = m.len() / inp;
         let w = contiguous(weight.view());
-        let g = gamma(out);
-        let mut res = Array2::zeros((rows, lead * inp));
+        let b = bias.as_ref().map(|b| b.to_vec());
+        let mut res = Array2::zeros((lam.nrows(), lead * inp));
         for l in 0..lead {
-            let m_l = &m[l * inp..(l + 1) * inp];
-            let sum_m = inflate_sum(m_l.iter().sum(), inp);
-            let lam_l = contiguous(lam.slice(s![.., l * out..(l + 1) * out]));
-            let product = self.kernels.matmul(&lam_l, &w, rows, out, inp)?;
-            let product = Array2::from_shape_vec((rows, inp), product)
-                .map_err(|e| Error::Invalid(format!("device backend: {e}")))?;
+            let lam_l = lam.slice(s![.., l * out..(l + 1) * out]);
+            let dense = Dense {
+                a: &w,
+                n_out: out,
+                n_in: inp,
+                bias: b.as_deref(),
+                terms: out,
+            };
+            let whole = [(0..lam.nrows(), &m[l * inp..(l + 1) * inp])];
+            let product = self.dense_step(&dense, lam_l, &whole, acc)?;
             res.slice_mut(s![.., l * inp..(l + 1) * inp])
                 .assign(&product);
-            // The CPU's error term (`ops::backward`), with both sums taken upward on the device.
-            let wm = self.kernels.abs_matvec_up(&w, out, inp, m_l)?;
-            let lw = self.kernels.abs_matvec_up(&lam_l, rows, out, &wm)?;
-            let under = mul_up(out as f64 * ETA, sum_m);
-            for (i, e) in lw.iter().enumerate() {
-                acc.charge(i, add_up(mul_up(g, *e), under));
-            }
-            if let Some(b) = bias {
-                let (v, err) = self
-                    .kernels
-                    .dot_with_error(&lam_l, rows, out, &b.to_vec())?;
-                for i in 0..rows {
-                    acc.add(i, v[i], err[i]);
-                }
-            }
         }
         Ok(vec![res])
+    }
+
+    fn backward_blocks(
+        &self,
+        graph: &Graph,
+        node: &Node,
+        lam: &Array2<f64>,
+        blocks: &[InputBlock<'_>],
+        acc: &mut Accum,
+    ) -> Result<Vec<Array2<f64>>> {
+        let n_in = graph.value(node.inputs[0]).size();
+        let Some(conv) = ops::dense_conv(graph, node, n_in, MAX_DENSE_CONV)? else {
+            return Cpu.backward_blocks(graph, node, lam, blocks, acc);
+        };
+        if lam.ncols() != conv.n_out {
+            return Cpu.backward_blocks(graph, node, lam, blocks, acc);
+        }
+        let mags: Vec<Vec<f64>> = blocks.iter().map(|(_, ins)| ins[0].magnitude()).collect();
+        let per: Vec<(std::ops::Range<usize>, &[f64])> = blocks
+            .iter()
+            .zip(&mags)
+            .map(|((r, _), m)| (r.clone(), m.as_slice()))
+            .collect();
+        let dense = Dense {
+            a: &conv.a,
+            n_out: conv.n_out,
+            n_in: conv.n_in,
+            bias: conv.bias.as_deref(),
+            terms: conv.max_taps,
+        };
+        Ok(vec![self.dense_step(&dense, lam.view(), &per, acc)?])
     }
 
     fn backward_leaky_blocks(

@@ -60,6 +60,10 @@ pub fn process_backend() -> AnyBackend {
 /// value the rows act on).
 pub type RowBlock<'a> = (Range<usize>, &'a Interval);
 
+/// Rows `range` of a stacked coefficient matrix, over a box's enclosures of every input of
+/// the node being stepped through.
+pub type InputBlock<'a> = (Range<usize>, Vec<&'a Interval>);
+
 /// The hot primitives of batched bound propagation (see the module notes). Every method must
 /// return bounds that are sound in real arithmetic, as `bounds::ops` argues for its own.
 pub trait Backend: Send + Sync {
@@ -84,6 +88,18 @@ pub trait Backend: Send + Sync {
         node: &Node,
         lam: &Array2<f64>,
         inputs: &[&Interval],
+        acc: &mut Accum,
+    ) -> Result<Vec<Array2<f64>>>;
+
+    /// One backward step through any other node (Conv, pooling, BatchNorm, smooth
+    /// activations), each block of rows over its own box's enclosures of the node's inputs
+    /// ([`crate::bounds::ops::backward`] per block, its accumulators the block's rows of `acc`).
+    fn backward_blocks(
+        &self,
+        graph: &Graph,
+        node: &Node,
+        lam: &Array2<f64>,
+        blocks: &[InputBlock<'_>],
         acc: &mut Accum,
     ) -> Result<Vec<Array2<f64>>>;
 
@@ -160,6 +176,20 @@ impl Backend for AnyBackend {
         match self {
             AnyBackend::Cpu => Cpu.backward_affine(graph, node, lam, inputs, acc),
             AnyBackend::Shared(b) => b.backward_affine(graph, node, lam, inputs, acc),
+        }
+    }
+
+    fn backward_blocks(
+        &self,
+        graph: &Graph,
+        node: &Node,
+        lam: &Array2<f64>,
+        blocks: &[InputBlock<'_>],
+        acc: &mut Accum,
+    ) -> Result<Vec<Array2<f64>>> {
+        match self {
+            AnyBackend::Cpu => Cpu.backward_blocks(graph, node, lam, blocks, acc),
+            AnyBackend::Shared(b) => b.backward_blocks(graph, node, lam, blocks, acc),
         }
     }
 

@@ -298,27 +298,15 @@ impl Plan {
                 }
                 _ => {
                     // One box at a time, with its own enclosures.
-                    let mut outs: Vec<Array2<f64>> = node
-                        .inputs
+                    let per: Vec<(Range<usize>, Vec<&Interval>)> = blocks
                         .iter()
-                        .map(|&i| Array2::zeros((rows, graph.value(i).size())))
+                        .map(|(r, d)| {
+                            let ins = node.inputs.iter().map(|&i| enclosure(*d, i)).collect();
+                            (r.clone(), ins)
+                        })
                         .collect();
-                    for (r, d) in blocks {
-                        let sub = lam.slice(s![r.clone(), ..]).to_owned();
-                        let mut sub_acc = Accum {
-                            bias: acc.bias[r.clone()].to_vec(),
-                            err: acc.err[r.clone()].to_vec(),
-                        };
-                        let ins: Vec<&Interval> =
-                            node.inputs.iter().map(|&i| enclosure(*d, i)).collect();
-                        let o = ops::backward(graph, node, &sub, &ins, None, &mut sub_acc)?;
-                        for (dst, part) in outs.iter_mut().zip(o) {
-                            dst.slice_mut(s![r.clone(), ..]).assign(&part);
-                        }
-                        acc.bias[r.clone()].copy_from_slice(&sub_acc.bias);
-                        acc.err[r.clone()].copy_from_slice(&sub_acc.err);
-                    }
-                    outs
+                    self.backend
+                        .backward_blocks(graph, node, &lam, &per, &mut acc)?
                 }
             };
             for (inp, l) in node.inputs.iter().zip(outs) {
