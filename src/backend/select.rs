@@ -1,7 +1,5 @@
 //! `--device cpu|cuda|auto`: which backend a command runs on, decided once before any work.
 
-use std::sync::Arc;
-
 use super::AnyBackend;
 use crate::error::{Error, Result};
 
@@ -59,12 +57,11 @@ pub fn select(device: Device) -> Result<Selection> {
 fn open_cuda() -> std::result::Result<(AnyBackend, String), String> {
     let b = super::cuda::open()?;
     let name = b.device_name();
-    Ok((AnyBackend::Shared(Arc::new(b)), name))
+    Ok((AnyBackend::Shared(std::sync::Arc::new(b)), name))
 }
 
 #[cfg(not(feature = "cuda"))]
 fn open_cuda() -> std::result::Result<(AnyBackend, String), String> {
-    let _ = Arc::<()>::new;
     Err("this beacons was built without the `cuda` feature".to_string())
 }
 
