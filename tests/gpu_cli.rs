@@ -151,3 +151,33 @@ fn verify_device_auto_gives_the_cpu_verdict() {
         assert!(String::from_utf8_lossy(&out.stderr).starts_with("device: cpu (no CUDA device"));
     }
 }
+
+#[test]
+fn gate_device_cuda_without_a_gpu_exits_2_before_any_work() {
+    if !no_gpu("gate_device_cuda_without_a_gpu_exits_2_before_any_work") {
+        return;
+    }
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = beacons()
+        .args([
+            "gate",
+            "--policy",
+            "specs/policies/sepsis_risk.toml",
+            "--device",
+            "cuda",
+        ])
+        .arg("--out")
+        .arg(out_dir.path().join("report"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("error: --device cuda: no CUDA device is usable"),
+        "{err}"
+    );
+    assert!(
+        !out_dir.path().join("report").exists(),
+        "no report is written"
+    );
+}

@@ -58,6 +58,11 @@ pub struct GateArgs {
     /// The report folder (default: reports/<model>-<first 12 hex digits of its SHA-256>).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Where the proofs' branch-and-bound bounds its sub-boxes: cpu, cuda (an NVIDIA GPU;
+    /// exit 2 without one), or auto (CUDA when a driver and a GPU are present, else the CPU;
+    /// says which on stderr).
+    #[arg(long, value_enum, default_value_t = crate::backend::Device::Cpu)]
+    pub device: crate::backend::Device,
     /// Print the report JSON on stdout instead of the summary.
     #[arg(long)]
     pub json: bool,
