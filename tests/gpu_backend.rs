@@ -499,3 +499,139 @@ fn conv_step_agrees_with_the_cpu() {
     }
     assert!(seen >= 10, "only {seen} convolutions compared");
 }
+
+/// Counts the kernel launches of the emulated device, to show which primitives a plan runs
+/// on it.
+#[derive(Default)]
+struct Counting {
+    calls: std::sync::Mutex<std::collections::BTreeMap<&'static str, usize>>,
+}
+
+impl Counting {
+    fn hit(&self, k: &'static str) {
+        *self.calls.lock().unwrap().entry(k).or_default() += 1;
+    }
+}
+
+impl beacons::backend::device::Kernels for Counting {
+    fn name(&self) -> &'static str {
+        "counting-emulated-cuda"
+    }
+    fn affine_interval(
+        &self,
+        w: &[f64],
+        bias: Option<&[f64]>,
+        n_out: usize,
+        n_in: usize,
+        xlo: &[f64],
+        xhi: &[f64],
+    ) -> beacons::Result<(Vec<f64>, Vec<f64>)> {
+        self.hit("affine_interval_f64");
+        common::emulated::Emulated.affine_interval(w, bias, n_out, n_in, xlo, xhi)
+    }
+    fn matmul(
+        &self,
+        a: &[f64],
+        b: &[f64],
+        m: usize,
+        k: usize,
+        n: usize,
+    ) -> beacons::Result<Vec<f64>> {
+        self.hit("matmul_f64");
+        common::emulated::Emulated.matmul(a, b, m, k, n)
+    }
+    fn abs_matvec_up(
+        &self,
+        a: &[f64],
+        rows: usize,
+        cols: usize,
+        x: &[f64],
+    ) -> beacons::Result<Vec<f64>> {
+        self.hit("abs_matvec_up_f64");
+        common::emulated::Emulated.abs_matvec_up(a, rows, cols, x)
+    }
+    fn dot_with_error(
+        &self,
+        a: &[f64],
+        rows: usize,
+        cols: usize,
+        b: &[f64],
+    ) -> beacons::Result<(Vec<f64>, Vec<f64>)> {
+        self.hit("dot_with_error_f64");
+        common::emulated::Emulated.dot_with_error(a, rows, cols, b)
+    }
+    fn relax_rows(
+        &self,
+        lam: &[f64],
+        rows: usize,
+        n: usize,
+        lines: &beacons::backend::device::Lines,
+        row_box: &[u32],
+    ) -> beacons::Result<beacons::backend::device::Relaxed> {
+        self.hit("relax_rows_f64");
+        common::emulated::Emulated.relax_rows(lam, rows, n, lines, row_box)
+    }
+    fn concretize(
+        &self,
+        lam: &[f64],
+        rows: usize,
+        n: usize,
+        lo: &[f64],
+        hi: &[f64],
+        row_box: &[u32],
+        bias: &[f64],
+        err: &[f64],
+    ) -> beacons::Result<Vec<f64>> {
+        self.hit("concretize_f64");
+        common::emulated::Emulated.concretize(lam, rows, n, lo, hi, row_box, bias, err)
+    }
+}
+
+/// The device really runs the plan: bounding a batch of boxes of a CNN (Conv, ReLU, Linear
+/// with biases) launches every kernel family, no primitive silently stays on the host.
+#[test]
+fn a_cnn_plan_launches_every_kernel() {
+    use beacons::backend::device::{DeviceBackend, Kernels};
+    use beacons::backend::kernels::FAMILIES;
+    for seed in 0..200u64 {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let g = random_graph(&mut rng, &config(vec![Family::Cnn], 0));
+        let has = |f: fn(&Op) -> bool| g.nodes.iter().any(|n| f(&n.op));
+        let conv_bias = |o: &Op| matches!(o, Op::Conv(c) if c.bias.is_some());
+        let linear_bias = |o: &Op| matches!(o, Op::Linear { bias: Some(_), .. });
+        if !(has(conv_bias) && has(linear_bias) && has(|o| matches!(o, Op::Relu))) {
+            continue;
+        }
+        let counting = std::sync::Arc::new(DeviceBackend::new(Counting::default()));
+        let Ok(plan) = Plan::with_backend(&g, AnyBackend::Shared(counting.clone())) else {
+            continue;
+        };
+        let (n, m) = (g.input_size(), g.output_size());
+        let (lo, hi, c) = problem(&mut rng, n, m, 0.5);
+        let jobs: Vec<Job> = (0..3)
+            .map(|_| Job {
+                lo: lo.clone(),
+                hi: hi.clone(),
+                inherited: None,
+            })
+            .collect();
+        if plan.bound(&g, &c, &jobs).is_err() {
+            continue;
+        }
+        let calls = counting.kernels.calls.lock().unwrap().clone();
+        if !calls.contains_key("relax_rows_f64") {
+            continue; // no unstable neuron on this box: nothing to relax
+        }
+        assert_eq!(counting.kernels.name(), "counting-emulated-cuda");
+        for family in FAMILIES {
+            for name in family.entry_points {
+                assert!(
+                    calls.contains_key(name),
+                    "seed {seed}: {name} never launched: {calls:?}"
+                );
+            }
+        }
+        return;
+    }
+    panic!("no generated CNN with biased Conv and Linear layers and unstable ReLUs");
+}
