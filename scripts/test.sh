@@ -33,6 +33,12 @@ echo "== fetching the report schemas"
 export BEACONS_SCHEMAS="${BEACONS_SCHEMAS:-$(pwd)/target/schemas}"
 bash scripts/fetch_schemas.sh
 
+# NVRTC and ptxas from NVIDIA's pinned PyPI wheels, for tests/gpu_kernels_compile.rs: every
+# CUDA kernel is compiled and assembled without a GPU (cached in target/cuda-tools).
+echo "== fetching NVRTC and ptxas"
+export BEACONS_CUDA_TOOLS="${BEACONS_CUDA_TOOLS:-$(pwd)/target/cuda-tools}"
+bash scripts/fetch_cuda_tools.sh
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy --release --all-targets -- -D warnings"

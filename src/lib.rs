@@ -7,6 +7,8 @@
 //! - [`eval`]: forward evaluation in f32, f64 and exact rational arithmetic.
 //! - [`bounds`]: per-operator sound bound rules and relaxations; `bounds::rounding` holds the
 //!   floating-point soundness argument.
+//! - [`backend`]: the hot primitives of batched bound propagation behind one trait (CPU
+//!   reference; CUDA kernels from `kernels/*.cu`, feature `cuda`).
 //! - [`engine`]: bound engines (IBP, CROWN) over a whole graph and box.
 //! - [`errbound`]: certified worst-case error of a surrogate network against a closed-form
 //!   reference model (`beacons error-bound`), with certificates and their checker.
@@ -19,6 +21,7 @@
 //! - [`cli`]: the `beacons` command line.
 //! - [`error`]: the error type; every input error says where it comes from.
 
+pub mod backend;
 pub mod bounds;
 pub mod cert;
 pub mod cli;

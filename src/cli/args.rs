@@ -58,6 +58,11 @@ pub struct GateArgs {
     /// The report folder (default: reports/<model>-<first 12 hex digits of its SHA-256>).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Where the proofs' branch-and-bound bounds its sub-boxes: cpu, cuda (an NVIDIA GPU;
+    /// exit 2 without one), or auto (CUDA when a driver and a GPU are present, else the CPU;
+    /// says which on stderr).
+    #[arg(long, value_enum, default_value_t = crate::backend::Device::Cpu)]
+    pub device: crate::backend::Device,
     /// Print the report JSON on stdout instead of the summary.
     #[arg(long)]
     pub json: bool,
@@ -180,6 +185,11 @@ pub struct VerifyArgs {
     /// (check it with `beacons check-cert`).
     #[arg(long, value_name = "FILE", conflicts_with = "instances")]
     pub certificate: Option<PathBuf>,
+    /// Where branch-and-bound bounds its sub-boxes: cpu, cuda (an NVIDIA GPU; exit 2 without
+    /// one), or auto (CUDA when a driver and a GPU are present, else the CPU; says which on
+    /// stderr).
+    #[arg(long, value_enum, default_value_t = crate::backend::Device::Cpu)]
+    pub device: crate::backend::Device,
     /// Print stable JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -229,6 +239,11 @@ pub struct BoundsArgs {
     /// never looser than crown, slower).
     #[arg(long, value_enum, default_value_t = BoundMethod::Crown)]
     pub method: BoundMethod,
+    /// Where the bounds are computed: cpu, cuda (an NVIDIA GPU; exit 2 without one), or
+    /// auto (CUDA when a driver and a GPU are present, else the CPU; says which on stderr).
+    /// On CUDA, `--method crown` is the batched CROWN of `verify`; other methods need the CPU.
+    #[arg(long, value_enum, default_value_t = crate::backend::Device::Cpu)]
+    pub device: crate::backend::Device,
     /// Print stable JSON instead of text.
     #[arg(long)]
     pub json: bool,

@@ -31,6 +31,10 @@
 //!
 //! Final rows are also bounded by the interval enclosure of the output (`C` applied to it), and
 //! the better of the two is kept.
+//!
+//! The interval steps, the stacked backward steps and the concretisations go through the
+//! plan's [`Backend`] (the process's backend, the CPU unless `--device` chose another, or
+//! the one given to [`Plan::with_backend`]); the per-box steps of other ops run on the host.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -38,6 +42,7 @@ use std::sync::Arc;
 
 use ndarray::{s, Array2};
 
+use crate::backend::{AnyBackend, Backend};
 use crate::bounds::ops::{self, Accum};
 use crate::bounds::rounding::{add_down, sub_down};
 use crate::bounds::Interval;
@@ -97,13 +102,22 @@ pub struct Plan {
     /// Values whose enclosures are inherited: the inputs of relaxed nodes (the refined ones,
     /// and the first layer's, which ReLU splitting narrows; see `relu_bab`).
     inherit: Vec<bool>,
+    /// Where the heavy primitives run.
+    backend: AnyBackend,
 }
 
 /// Rows `range` of a stacked matrix belong to box `box_index`.
 type Block = (Range<usize>, usize);
 
 impl Plan {
+    /// The plan on the process's backend (`backend::process_backend`: the CPU unless
+    /// `--device` chose another).
     pub fn new(graph: &Graph) -> Result<Plan> {
+        Plan::with_backend(graph, crate::backend::process_backend())
+    }
+
+    /// [`Plan::new`] with the primitives on `backend`.
+    pub fn with_backend(graph: &Graph, backend: AnyBackend) -> Result<Plan> {
         let (x, out) = target_of(graph)?;
         let n = graph.values.len();
         let mut feeds_relaxed = vec![false; n];
@@ -125,6 +139,7 @@ impl Plan {
             out,
             refine,
             inherit: feeds_relaxed,
+            backend,
         })
     }
 
@@ -156,13 +171,18 @@ impl Plan {
         }
         for (k, node) in graph.nodes.iter().enumerate() {
             let v = node.output;
-            for (d, job) in jobs.iter().enumerate() {
-                let ins: Vec<&Interval> = node
-                    .inputs
-                    .iter()
-                    .map(|i| vals[d][i.0].as_ref().expect("topological order"))
-                    .collect();
-                let mut b = ops::interval(graph, node, &ins)?;
+            let ins: Vec<Vec<&Interval>> = vals
+                .iter()
+                .map(|val| {
+                    node.inputs
+                        .iter()
+                        .map(|i| val[i.0].as_ref().expect("topological order"))
+                        .collect()
+                })
+                .collect();
+            let images = self.backend.interval_batch(graph, node, &ins)?;
+            drop(ins);
+            for ((d, job), mut b) in jobs.iter().enumerate().zip(images) {
                 if self.inherit[v.0] {
                     if let Some(p) = job.inherited.as_ref().and_then(|p| p[v.0].as_ref()) {
                         b = b.intersect(p);
@@ -334,38 +354,29 @@ impl Plan {
                 | Op::Transpose { .. } => {
                     let hulls: Vec<Interval> = node.inputs.iter().map(|&i| hull(i)).collect();
                     let refs: Vec<&Interval> = hulls.iter().collect();
-                    ops::backward(graph, node, &lam, &refs, None, &mut acc)?
+                    self.backend
+                        .backward_affine(graph, node, &lam, &refs, &mut acc)?
                 }
                 Op::Relu | Op::LeakyRelu { .. } => {
                     let per: Vec<(Range<usize>, &Interval)> = blocks
                         .iter()
                         .map(|(r, d)| (r.clone(), enclosure(*d, node.inputs[0])))
                         .collect();
-                    vec![ops::backward_leaky_blocks(node, &lam, &per, &mut acc)?]
+                    vec![self
+                        .backend
+                        .backward_leaky_blocks(node, &lam, &per, &mut acc)?]
                 }
                 _ => {
                     // One box at a time, with its own enclosures.
-                    let mut outs: Vec<Array2<f64>> = node
-                        .inputs
+                    let per: Vec<(Range<usize>, Vec<&Interval>)> = blocks
                         .iter()
-                        .map(|&i| Array2::zeros((rows, graph.value(i).size())))
+                        .map(|(r, d)| {
+                            let ins = node.inputs.iter().map(|&i| enclosure(*d, i)).collect();
+                            (r.clone(), ins)
+                        })
                         .collect();
-                    for (r, d) in blocks {
-                        let sub = lam.slice(s![r.clone(), ..]).to_owned();
-                        let mut sub_acc = Accum {
-                            bias: acc.bias[r.clone()].to_vec(),
-                            err: acc.err[r.clone()].to_vec(),
-                        };
-                        let ins: Vec<&Interval> =
-                            node.inputs.iter().map(|&i| enclosure(*d, i)).collect();
-                        let o = ops::backward(graph, node, &sub, &ins, None, &mut sub_acc)?;
-                        for (dst, part) in outs.iter_mut().zip(o) {
-                            dst.slice_mut(s![r.clone(), ..]).assign(&part);
-                        }
-                        acc.bias[r.clone()].copy_from_slice(&sub_acc.bias);
-                        acc.err[r.clone()].copy_from_slice(&sub_acc.err);
-                    }
-                    outs
+                    self.backend
+                        .backward_blocks(graph, node, &lam, &per, &mut acc)?
                 }
             };
             for (inp, l) in node.inputs.iter().zip(outs) {
@@ -397,16 +408,17 @@ impl Plan {
         let zero = Accum::new(rows);
         let mut first = true;
         for (vid, lam) in &lams {
-            for (r, d) in blocks {
-                let part = ops::concretize_rows(
-                    lam.slice(s![r.clone(), ..]),
-                    enclosure(*d, ValueId(*vid)),
-                    if first { &acc } else { &zero },
-                    r.start,
-                );
-                for (t, p) in total[r.clone()].iter_mut().zip(part) {
-                    *t = if first { p } else { add_down(*t, p) };
-                }
+            let per: Vec<(Range<usize>, &Interval)> = blocks
+                .iter()
+                .map(|(r, d)| (r.clone(), enclosure(*d, ValueId(*vid))))
+                .collect();
+            let part = self.backend.concretize_blocks(
+                lam.view(),
+                &per,
+                if first { &acc } else { &zero },
+            )?;
+            for (t, p) in total.iter_mut().zip(part) {
+                *t = if first { p } else { add_down(*t, p) };
             }
             first = false;
         }

@@ -2,6 +2,7 @@
 //! own test models.
 #![allow(dead_code)]
 
+pub mod emulated;
 pub mod soundness;
 
 use std::path::PathBuf;

@@ -13,6 +13,8 @@ use ndarray::{s, Array2, ArrayView1, ArrayView2, ArrayViewMut2, Axis};
 mod smooth;
 mod window;
 
+pub use window::{dense_conv, DenseConv};
+
 use super::relax::{LeakyRelu, NeuronRelaxation};
 use super::rounding::{
     abs_matvec_up, add_down, add_up, div_down, div_up, dot_error, gamma, inflate_sum,

@@ -310,6 +310,60 @@ pub fn backward(
     })
 }
 
+/// A convolution as a dense matrix, for backends that multiply dense matrices: `a` is
+/// `n_out × n_in` (row-major, the weight of every tap, exactly as stored), `bias` the bias of
+/// every output scalar, `max_taps` the largest number of non-zero entries of a column (the
+/// term count of the rounding-error bound of `lam · a`). `None` when the matrix would exceed
+/// `max_entries`, or when two taps of one output read the same input (their weights would
+/// have to be added, with a rounding).
+pub struct DenseConv {
+    pub a: Vec<f64>,
+    pub n_out: usize,
+    pub n_in: usize,
+    pub bias: Option<Vec<f64>>,
+    pub max_taps: usize,
+}
+
+/// [`DenseConv`] of a Conv node whose input has `n_in` scalars (`None` for other ops).
+pub fn dense_conv(
+    graph: &Graph,
+    node: &Node,
+    n_in: usize,
+    max_entries: usize,
+) -> Result<Option<DenseConv>> {
+    let Op::Conv(c) = &node.op else {
+        return Ok(None);
+    };
+    let st = stencil(graph, node, n_in)?;
+    let n_out = st.taps.len();
+    if n_out.saturating_mul(n_in) > max_entries {
+        return Ok(None);
+    }
+    let wf: Vec<f64> = c.weight.iter().copied().collect();
+    let mut a = vec![0.0; n_out * n_in];
+    let mut count = vec![0usize; n_in];
+    for (o, taps) in st.taps.iter().enumerate() {
+        for &(j, k) in taps {
+            if a[o * n_in + j] != 0.0 {
+                return Ok(None);
+            }
+            a[o * n_in + j] = wf[k];
+            count[j] += (wf[k] != 0.0) as usize;
+        }
+    }
+    let bias = c
+        .bias
+        .as_ref()
+        .map(|bv| (0..n_out).map(|o| bv[(o / st.plane) % bv.len()]).collect());
+    Ok(Some(DenseConv {
+        a,
+        n_out,
+        n_in,
+        bias,
+        max_taps: count.into_iter().max().unwrap_or(0),
+    }))
+}
+
 /// How a tap's coefficient applies to `lam`: times a weight, or divided by the window's count.
 #[derive(Clone, Copy)]
 enum Coef<'a> {

@@ -51,6 +51,12 @@ fn github_annotations(r: &Report) -> String {
 }
 
 pub fn run(args: &GateArgs) -> Result<ExitStatus> {
+    // The device, decided once: the proofs' branch-and-bound runs on the process's backend.
+    let selection = crate::backend::select(args.device)?;
+    if let Some(notice) = &selection.notice {
+        eprintln!("{notice}");
+    }
+    crate::backend::set_process_backend(selection.backend);
     let mut policy = Policy::load(&args.policy)?;
     if let Some(m) = &args.model {
         policy.use_model(m);

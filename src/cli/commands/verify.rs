@@ -9,6 +9,9 @@
 //! "output"} | null}`. A suite prints one line per instance (a progress bar instead on a
 //! terminal), writes the results file incrementally, prints the summary (JSON: the summary
 //! object) and exits 0 once every instance has a row; a list that cannot be read exits 2.
+//!
+//! `--device cuda|auto` puts branch-and-bound's batched bounds (`verify::batch`) on the CUDA
+//! backend (`backend::set_process_backend`); the attack and the other engines stay on the CPU.
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -30,6 +33,12 @@ pub fn run(args: &VerifyArgs) -> Result<ExitStatus> {
             args.timeout
         )));
     }
+    // The device, decided once: branch-and-bound's plans run on the process's backend.
+    let selection = crate::backend::select(args.device)?;
+    if let Some(notice) = &selection.notice {
+        eprintln!("{notice}");
+    }
+    crate::backend::set_process_backend(selection.backend);
     let opts = Options {
         timeout: Duration::from_secs_f64(args.timeout),
         max_domains: args.max_domains.max(1),
