@@ -1,10 +1,9 @@
 #!/usr/bin/env python3
 """Side-by-side comparison of beacons and auto_LiRPA: bound widths, margins and compute time.
 
-Optional; never needed by CI. Needs the venv of benches/setup_auto_lirpa.sh (PyTorch 2.8.0 CPU,
+Optional; never needed by CI. Needs a venv with auto_LiRPA (see benches/README.md; PyTorch 2.8.0 CPU,
 onnx, numpy, auto_LiRPA at commit a050a3d) and a release build of beacons:
 
-    bash benches/setup_auto_lirpa.sh                 # once: /work/venv-lirpa
     cargo build --release
     /work/venv-lirpa/bin/python benches/compare_auto_lirpa.py [--json out.json]
     /work/venv-lirpa/bin/python benches/compare_auto_lirpa.py --problem M.onnx S.vnnlib ...

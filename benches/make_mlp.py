@@ -3,7 +3,7 @@
 
     python3 benches/make_mlp.py [--out target/bench-models] [--inputs 784] [--eps 0.002]
 
-Needs numpy and onnx (the venv of benches/setup_auto_lirpa.sh has both). Writes, under --out
+Needs numpy and onnx (any venv with both). Writes, under --out
 (default target/bench-models, not committed):
 
 - mlp_6x512.onnx: input "x" of shape [1, INPUTS]; six hidden layers of 512 ReLU neurons and an
