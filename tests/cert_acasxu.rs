@@ -263,10 +263,18 @@ fn sampled_margin(inst: &Instance, leaf: &Leaf, d: usize, atom: usize) -> f64 {
     let rows = pts.len() / n;
     let x = ndarray::Array2::from_shape_vec((rows, n), pts).expect("points");
     let y = beacons::eval::forward_f64(&inst.graph, x.view()).expect("eval");
-    let a = &inst.spec.regions[0].unsafe_outputs[d].atoms[atom];
+    let atoms = &inst.spec.regions[0].unsafe_outputs[d].atoms;
+    let margin = |r: ndarray::ArrayView1<f64>, a: &beacons::spec::Atom| {
+        r.iter().zip(&a.coeffs).map(|(v, c)| v * c).sum::<f64>() - a.rhs
+    };
+    // A weighted claim bounds the weighted sum of the disjunct's margins, not one atom's.
+    let weights = leaf.claims[d].weights.as_ref();
     y.rows()
         .into_iter()
-        .map(|r| r.iter().zip(&a.coeffs).map(|(v, c)| v * c).sum::<f64>() - a.rhs)
+        .map(|r| match weights {
+            Some(w) => atoms.iter().zip(w).map(|(a, w)| w.0 * margin(r, a)).sum(),
+            None => margin(r, &atoms[atom]),
+        })
         .fold(f64::INFINITY, f64::min)
 }
 

@@ -93,6 +93,70 @@ proptest! {
     }
 }
 
+/// A generated ReLU MLP, a box, `rows` random specification rows, the plan, the root's bound
+/// and the root's unstable ReLU input neurons `(value, index)`.
+struct Split0 {
+    g: beacons::ir::Graph,
+    lo: Vec<f64>,
+    hi: Vec<f64>,
+    c: Array2<f64>,
+    plan: Plan,
+    rb: beacons::verify::batch::BoxBound,
+    cuts: Vec<(usize, usize)>,
+}
+
+fn split_setup(rng: &mut StdRng, exp: i32, rows: usize) -> Option<Split0> {
+    let cfg = RandomGraphConfig {
+        families: vec![Family::Mlp],
+        max_width: 8,
+        max_layers: 4,
+        weight_scale: 10f64.powi(exp),
+        smooth_activations: false,
+        extra_output_prob: 0.0,
+        ..RandomGraphConfig::default()
+    };
+    let g = random_graph(rng, &cfg);
+    let (n, m) = (g.input_size(), g.output_size());
+    let centre: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let lo: Vec<f64> = centre.iter().map(|c| c - rng.random::<f64>()).collect();
+    let hi: Vec<f64> = centre.iter().map(|c| c + rng.random::<f64>()).collect();
+    let c = Array2::from_shape_fn((rows, m), |_| rng.random_range(-2.0..2.0));
+    let plan = Plan::new(&g).ok()?;
+    let root = Job {
+        lo: lo.clone(),
+        hi: hi.clone(),
+        inherited: None,
+    };
+    let rb = plan
+        .bound(&g, &c, std::slice::from_ref(&root))
+        .ok()?
+        .remove(0);
+    let mut cuts = Vec::new();
+    for nd in g
+        .nodes
+        .iter()
+        .filter(|nd| matches!(nd.op, beacons::ir::Op::Relu))
+    {
+        let v = nd.inputs[0].0;
+        if let Some(b) = rb.inherited[v].as_ref() {
+            for j in 0..b.len() {
+                if b.lo[j] < 0.0 && b.hi[j] > 0.0 {
+                    cuts.push((v, j));
+                }
+            }
+        }
+    }
+    Some(Split0 {
+        g,
+        lo,
+        hi,
+        c,
+        plan,
+        rb,
+        cuts,
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 120, ..ProptestConfig::default() })]
 
@@ -102,42 +166,11 @@ proptest! {
     #[test]
     fn relu_split_children_contain_their_points(seed in any::<u64>(), exp in -1i32..=1) {
         let mut rng = StdRng::seed_from_u64(seed);
-        let cfg = RandomGraphConfig {
-            families: vec![Family::Mlp],
-            max_width: 8,
-            max_layers: 4,
-            weight_scale: 10f64.powi(exp),
-            smooth_activations: false,
-            extra_output_prob: 0.0,
-            ..RandomGraphConfig::default()
+        let Some(Split0 { g, lo, hi, c, plan, rb, cuts }) = split_setup(&mut rng, exp, 3) else {
+            return Ok(());
         };
-        let g = random_graph(&mut rng, &cfg);
-        let (n, m) = (g.input_size(), g.output_size());
-        let centre: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
-        let lo: Vec<f64> = centre.iter().map(|c| c - rng.random::<f64>()).collect();
-        let hi: Vec<f64> = centre.iter().map(|c| c + rng.random::<f64>()).collect();
-        let c = Array2::from_shape_fn((3, m), |_| rng.random_range(-2.0..2.0));
-        let Ok(plan) = Plan::new(&g) else { return Ok(()) };
-        let root = Job { lo: lo.clone(), hi: hi.clone(), inherited: None };
-        let Ok(mut rb) = plan.bound(&g, &c, std::slice::from_ref(&root)) else { return Ok(()) };
-        let rb = rb.remove(0);
+        let n = g.input_size();
         // Every unstable ReLU input neuron of the root (up to 3 of them, split in turn).
-        let relu_inputs: Vec<usize> = g
-            .nodes
-            .iter()
-            .filter(|nd| matches!(nd.op, beacons::ir::Op::Relu))
-            .map(|nd| nd.inputs[0].0)
-            .collect();
-        let mut cuts = Vec::new();
-        for &v in &relu_inputs {
-            if let Some(b) = rb.inherited[v].as_ref() {
-                for j in 0..b.len() {
-                    if b.lo[j] < 0.0 && b.hi[j] > 0.0 {
-                        cuts.push((v, j));
-                    }
-                }
-            }
-        }
         for &(v, j) in cuts.iter().take(3) {
             let mut jobs = Vec::new();
             for active in [true, false] {
@@ -171,42 +204,11 @@ proptest! {
         use num_rational::BigRational;
         use num_traits::Zero;
         let mut rng = StdRng::seed_from_u64(seed);
-        let cfg = RandomGraphConfig {
-            families: vec![Family::Mlp],
-            max_width: 8,
-            max_layers: 4,
-            weight_scale: 10f64.powi(exp),
-            smooth_activations: false,
-            extra_output_prob: 0.0,
-            ..RandomGraphConfig::default()
+        let Some(Split0 { g, lo, hi, c, plan, rb, mut cuts }) = split_setup(&mut rng, exp, 2) else {
+            return Ok(());
         };
-        let g = random_graph(&mut rng, &cfg);
-        let (n, m) = (g.input_size(), g.output_size());
-        let centre: Vec<f64> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
-        let lo: Vec<f64> = centre.iter().map(|c| c - rng.random::<f64>()).collect();
-        let hi: Vec<f64> = centre.iter().map(|c| c + rng.random::<f64>()).collect();
-        let c = Array2::from_shape_fn((2, m), |_| rng.random_range(-2.0..2.0));
-        let Ok(plan) = Plan::new(&g) else { return Ok(()) };
-        let root = Job { lo: lo.clone(), hi: hi.clone(), inherited: None };
-        let Ok(mut rb) = plan.bound(&g, &c, std::slice::from_ref(&root)) else { return Ok(()) };
-        let rb = rb.remove(0);
-        let relu_inputs: Vec<usize> = g
-            .nodes
-            .iter()
-            .filter(|nd| matches!(nd.op, beacons::ir::Op::Relu))
-            .map(|nd| nd.inputs[0].0)
-            .collect();
+        let n = g.input_size();
         // Up to two unstable neurons, split together on each of the four sign patterns.
-        let mut cuts = Vec::new();
-        for &v in &relu_inputs {
-            if let Some(b) = rb.inherited[v].as_ref() {
-                for j in 0..b.len() {
-                    if b.lo[j] < 0.0 && b.hi[j] > 0.0 {
-                        cuts.push((v, j));
-                    }
-                }
-            }
-        }
         cuts.truncate(2);
         if cuts.is_empty() {
             return Ok(());
@@ -237,7 +239,6 @@ proptest! {
         let kids = plan.bound_with(&g, &c, &jobs, &patterns).expect("bounded");
         let q = |v: f64| BigRational::from_float(v).unwrap();
         let boxed = Interval::new(lo.clone(), hi.clone());
-        let mut checked = 0;
         for p in points(&mut rng, &boxed, 16, 24) {
             let x = ndarray::Array2::from_shape_vec((1, n), p.clone()).unwrap();
             let vals = beacons::eval::forward_all_f64(&g, x.view()).expect("evaluates");
@@ -257,10 +258,8 @@ proptest! {
                         val += q(*a) * q(*xi);
                     }
                     prop_assert!(val <= BigRational::zero(), "constraint {:?} is positive at {:?}", s, p);
-                    checked += 1;
                 }
             }
         }
-        let _ = checked;
     }
 }

@@ -554,7 +554,9 @@ fn prove_box(
         // a·N(x) − rhs ≥ b − rhs, and rhs is the exact right-hand side rounded up; a weighted
         // claim also pays for the rounding of its combined row (see `objective`).
         let o = &objectives[i];
-        let m = down(down(b[i] - o.rhs) - o.slack(&magnitude));
+        let m = down(b[i] - o.rhs);
+        let slack = o.slack(&magnitude);
+        let m = if slack > 0.0 { down(m - slack) } else { m };
         if depth == 0 {
             first[j] = m;
         }

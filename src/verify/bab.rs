@@ -476,23 +476,37 @@ const ALPHA_REACH: f64 = 10.0;
 /// the corner minimising the steering atom's linear bound, of every box.
 fn centre_values(problem: &Problem, obj: &Objective, boxes: &[(Job, Scored)]) -> Result<Vec<f64>> {
     let n = problem.region.input.dim();
-    let points = Array2::from_shape_fn((2 * boxes.len(), n), |(r, i)| {
-        let (j, s) = &boxes[r / 2];
-        let centre = j.lo[i] + 0.5 * (j.hi[i] - j.lo[i]);
-        if r % 2 == 0 {
-            return centre;
-        }
-        match s.coeffs.as_ref().map(|a| a[i]) {
-            Some(a) if a > 0.0 => j.lo[i],
-            Some(a) if a < 0.0 => j.hi[i],
-            _ => centre,
-        }
-    });
+    let items: Vec<SampleBox> = boxes
+        .iter()
+        .map(|(j, s)| (j.lo.as_slice(), j.hi.as_slice(), s.coeffs.as_deref()))
+        .collect();
+    let points = sample_points(n, &items);
     let out = crate::eval::forward_f64(problem.graph, points.view())?;
     let v = |r: usize| obj.value(out.row(r).as_slice().unwrap_or(&[])).0;
     Ok((0..boxes.len())
         .map(|b| v(2 * b).min(v(2 * b + 1)))
         .collect())
+}
+
+/// A box's corners and its steering atom's input coefficients, for [`sample_points`].
+type SampleBox<'a> = (&'a [f64], &'a [f64], Option<&'a [f64]>);
+
+/// Two sample points per box (rows `2b` and `2b + 1`): its centre, and the corner that
+/// minimises the linear function with coefficients `a` (the centre's coordinate where
+/// `a_i = 0` or `a` is unknown).
+fn sample_points(n: usize, boxes: &[SampleBox]) -> Array2<f64> {
+    Array2::from_shape_fn((2 * boxes.len(), n), |(r, i)| {
+        let (lo, hi, a) = boxes[r / 2];
+        let centre = lo[i] + 0.5 * (hi[i] - lo[i]);
+        if r % 2 == 0 {
+            return centre;
+        }
+        match a.map(|a| a[i]) {
+            Some(a) if a > 0.0 => lo[i],
+            Some(a) if a < 0.0 => hi[i],
+            _ => centre,
+        }
+    })
 }
 
 /// ReLU split candidates per box in strong branching (hard regions only).
@@ -979,18 +993,11 @@ fn examine(
     smear: bool,
 ) -> Result<(Option<Counterexample>, Vec<usize>, Vec<f64>)> {
     let n = root_width.len();
-    let points = Array2::from_shape_fn((2 * open.len(), n), |(r, i)| {
-        let o = &open[r / 2];
-        let centre = o.lo[i] + 0.5 * (o.hi[i] - o.lo[i]);
-        if r % 2 == 0 {
-            return centre;
-        }
-        match o.coeffs.as_ref().map(|a| a[i]) {
-            Some(a) if a > 0.0 => o.lo[i],
-            Some(a) if a < 0.0 => o.hi[i],
-            _ => centre,
-        }
-    });
+    let items: Vec<SampleBox> = open
+        .iter()
+        .map(|o| (o.lo.as_slice(), o.hi.as_slice(), o.coeffs.as_deref()))
+        .collect();
+    let points = sample_points(n, &items);
     let outputs = crate::eval::forward_f64(problem.graph, points.view())?;
     let values: Vec<f64> = (0..points.nrows())
         .map(|r| obj.value(outputs.row(r).as_slice().unwrap_or(&[])).0)
