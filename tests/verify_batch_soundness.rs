@@ -252,7 +252,10 @@ proptest! {
                     continue;
                 }
                 for (con, s) in kid.constraints.iter().zip(sp) {
-                    let Some((gc, k)) = con else { continue };
+                    // An MLP's coefficients all reach the input: every constraint is formed.
+                    let Some((gc, k)) = con else {
+                        return Err(TestCaseError::fail(format!("no constraint for {s:?}")));
+                    };
                     let mut val = q(*k);
                     for (a, xi) in gc.iter().zip(&p) {
                         val += q(*a) * q(*xi);

@@ -33,7 +33,7 @@ use serde::Serialize;
 use super::cover::{covers, meeting, step, Corners, Step};
 use ndarray::Array2;
 
-use super::net::{down, up, Enclosure, Net};
+use super::net::{down, eta, gamma2, up, Enclosure, Net};
 use super::{Certificate, Leaf, KIND, VERSION};
 use crate::error::{Error, Result};
 use crate::ir::Graph;
@@ -503,19 +503,14 @@ fn objective(atoms: &[crate::spec::Atom], claim: &super::Claim) -> Objective {
             row[k] += p;
             abs += p.abs();
         }
-        err[k] = up(up(up(abs * (1.0 + 2.0 * m as f64 * f64::EPSILON)) * gamma_m(m)) + 1e-300);
+        // `abs` itself is a rounded sum of m terms: inflated by (1 + 2mε) to bound the exact one.
+        err[k] = up(up(up(abs * (1.0 + 2.0 * m as f64 * f64::EPSILON)) * gamma2(m)) + eta(m));
     }
     let mut rhs = 0.0;
     for (a, wj) in atoms.iter().zip(w) {
         rhs = up(rhs + up(wj.0 * a.rhs));
     }
     Objective { row, rhs, err }
-}
-
-/// `γ_m = m u / (1 − m u)` rounded up, doubled for safety (as the network's products).
-fn gamma_m(m: usize) -> f64 {
-    let nu = up(m as f64 * f64::EPSILON * 0.5);
-    up(2.0 * up(nu / down(1.0 - nu)))
 }
 
 /// What [`prove_box`] works on.

@@ -53,13 +53,13 @@ pub fn down(x: f64) -> f64 {
 }
 
 /// `γ_n = n·u/(1 − n·u)` rounded up, doubled (module docs), for dot products of length `n`.
-fn gamma2(n: usize) -> f64 {
+pub(super) fn gamma2(n: usize) -> f64 {
     let nu = up(n as f64 * f64::EPSILON * 0.5);
     up(2.0 * up(nu / down(1.0 - nu)))
 }
 
 /// Underflow allowance of a dot product of length `n`.
-fn eta(n: usize) -> f64 {
+pub(super) fn eta(n: usize) -> f64 {
     up(n as f64 * 5e-324)
 }
 

@@ -15,14 +15,15 @@
 //! the weights, the bound is evaluated with outward rounding; the certificate's claim then
 //! carries the weights).
 //!
-//! **Hard regions.** A region still open after [`ALPHA_AFTER`] seconds is one whose true
-//! margin is small somewhere (the hard ACAS Xu instances: about 0.002). From then on, children
+//! **Hard regions** (opt-in, `BEACONS_BAB_ALPHA=on`: the certificate checker cannot yet
+//! reproduce alpha-CROWN margins). A region still open after [`ALPHA_AFTER`] seconds is one
+//! whose true margin is small somewhere (the hard ACAS Xu instances: about 0.002). From then on, children
 //! CROWN leaves unproved but whose samples look safe ([`worth_alpha`]) also get alpha-CROWN
 //! margins: about twenty times the cost of a CROWN bound, and a several times smaller gap on
 //! small boxes (3_3 prop_2, a box of widths 0.25/0.008/0.008/0.03/0.5 of the region's:
 //! CROWN −0.0150, alpha-CROWN −0.0027, LP −0.0025, true minimum about +0.0019). ReLU splits
 //! with their constraints in that LP (beta-CROWN's Lagrangian, exact over a low-dimensional
-//! box) can compete with the input splits (`BEACONS_BAB_RELU=1`; experimental: no better than
+//! box) can compete with the input splits (`BEACONS_BAB_RELU=1` with alpha on; experimental: no better than
 //! alpha-CROWN alone there, and such sub-domains are no box leaves, so no certificate).
 //!
 //! **Counterexamples.** Every unproved child's centre and the vertex minimising its steering
@@ -171,7 +172,7 @@ impl<'a> Problem<'a> {
 
     /// [`Problem::bound_jobs`] where job `d` is the sub-domain of its box with the ReLU splits
     /// `splits[d]` (missing: none): the split constraints join the joint refutation of every
-    /// unproved disjunct ([`joint::combine_on`](super::joint::combine_on)).
+    /// unproved disjunct ([`joint::combine`](super::joint::combine)).
     pub fn bound_jobs_split(&self, jobs: &[Job], splits: &[Vec<Split>]) -> Result<Vec<Scored>> {
         let plan = self
             .plan
@@ -186,27 +187,13 @@ impl<'a> Problem<'a> {
                 let job_splits = splits.get(n).cloned().unwrap_or_default();
                 let magnitude = b.output.magnitude();
                 let n_disj = self.region.unsafe_outputs.len();
-                let mut margins: Vec<Vec<f64>> = self
-                    .region
-                    .unsafe_outputs
-                    .iter()
-                    .map(|c| vec![f64::NEG_INFINITY; c.atoms.len()])
-                    .collect();
+                let mut margins = self.by_disjunct(&self.row_margins(&b.rows, &magnitude));
                 // The constant of each margin's linear lower bound (see `batch::BoxBound`).
-                let mut kappa = vec![f64::NEG_INFINITY; self.rows.len()];
-                for (k, &(d, a)) in self.rows.iter().enumerate() {
-                    let atom = &self.region.unsafe_outputs[d].atoms[a];
-                    let mut m = sub_down(b.rows[k], atom.rhs);
-                    let mut kk = b.consts.as_ref().map_or(f64::NEG_INFINITY, |c| c[k]);
-                    kk = sub_down(kk, atom.rhs);
-                    if let Some(s) = &self.slack[k] {
-                        let e = abs_dot_up(s, &magnitude);
-                        m = sub_down(m, e);
-                        kk = sub_down(kk, e);
-                    }
-                    margins[d][a] = m;
-                    kappa[k] = kk;
-                }
+                let kappa = b
+                    .consts
+                    .as_ref()
+                    .map(|c| self.row_margins(c, &magnitude))
+                    .unwrap_or_default();
                 let mut joint = vec![None; n_disj];
                 let mut joint_coeffs = vec![None; n_disj];
                 // The split constraints, `g·x + h ≤ 0` on the sub-domain.
@@ -228,7 +215,7 @@ impl<'a> Problem<'a> {
                             .collect();
                         let kap: Vec<f64> = ks.iter().map(|&k| kappa[k]).collect();
                         if let Some(j) =
-                            super::joint::combine_on(&rows, &kap, &g, &h, &job.lo, &job.hi)
+                            super::joint::combine(&rows, &kap, &g, &h, &job.lo, &job.hi)
                         {
                             margins[d].push(j.bound);
                             joint[d] = Some(j.weights);
@@ -295,21 +282,38 @@ impl<'a> Problem<'a> {
         // stalled near CROWN's margin on 3_3 prop_2: the intermediate bounds matter.)
         let b = crate::engine::alpha::bounds(self.graph, &input, Some(&self.c), ALPHA_ITERATIONS)?;
         let magnitude = b.outputs.magnitude();
-        let mut margins: Vec<Vec<f64>> = self
+        Ok(self.by_disjunct(&self.row_margins(&b.rows, &magnitude)))
+    }
+
+    /// Per row of `c`, `value − b` minus the slack of an inexact atom (`|a − ã|·|Y|` with the
+    /// output magnitudes), rounded down: from a lower bound of `ã·Y` (or of the constant of
+    /// its linear bound), a lower bound of the atom's margin `a·Y − b` (or of that constant).
+    fn row_margins(&self, values: &[f64], magnitude: &[f64]) -> Vec<f64> {
+        self.rows
+            .iter()
+            .enumerate()
+            .map(|(k, &(d, a))| {
+                let m = sub_down(values[k], self.region.unsafe_outputs[d].atoms[a].rhs);
+                match &self.slack[k] {
+                    Some(s) => sub_down(m, abs_dot_up(s, magnitude)),
+                    None => m,
+                }
+            })
+            .collect()
+    }
+
+    /// Row values arranged as `[disjunct][atom]`.
+    fn by_disjunct(&self, rows: &[f64]) -> Vec<Vec<f64>> {
+        let mut out: Vec<Vec<f64>> = self
             .region
             .unsafe_outputs
             .iter()
             .map(|c| vec![f64::NEG_INFINITY; c.atoms.len()])
             .collect();
         for (k, &(d, a)) in self.rows.iter().enumerate() {
-            let atom = &self.region.unsafe_outputs[d].atoms[a];
-            let mut m = sub_down(b.rows[k], atom.rhs);
-            if let Some(s) = &self.slack[k] {
-                m = sub_down(m, abs_dot_up(s, &magnitude));
-            }
-            margins[d][a] = m;
+            out[d][a] = rows[k];
         }
-        Ok(margins)
+        out
     }
 
     fn resteer(&self, s: &mut Scored) {
@@ -431,7 +435,9 @@ pub struct BabStats {
 }
 
 /// When children get alpha-CROWN margins (`BEACONS_BAB_ALPHA=off|always|SECONDS`; default
-/// after [`ALPHA_AFTER`] seconds of branch-and-bound on a region).
+/// off). Off by default because the certificate checker's own relaxation cannot reproduce
+/// alpha-CROWN margins (3_3 prop_9's certificate was rejected when alpha-CROWN had closed
+/// some of its leaves), and it decided no additional ACAS Xu instance within 116 s.
 #[derive(Clone, Copy, Debug)]
 enum AlphaMode {
     Never,
@@ -441,12 +447,10 @@ enum AlphaMode {
 impl AlphaMode {
     fn from_env() -> AlphaMode {
         match std::env::var("BEACONS_BAB_ALPHA").as_deref() {
-            Ok("off") => AlphaMode::Never,
             Ok("always") => AlphaMode::After(0.0),
-            Ok(v) => v
-                .parse()
-                .map_or(AlphaMode::After(ALPHA_AFTER), AlphaMode::After),
-            Err(_) => AlphaMode::After(ALPHA_AFTER),
+            Ok("on") => AlphaMode::After(ALPHA_AFTER),
+            Ok(v) => v.parse().map_or(AlphaMode::Never, AlphaMode::After),
+            Err(_) => AlphaMode::Never,
         }
     }
 
@@ -511,61 +515,6 @@ fn sample_points(n: usize, boxes: &[SampleBox]) -> Array2<f64> {
 
 /// ReLU split candidates per box in strong branching (hard regions only).
 const RELU_CANDIDATES: usize = 2;
-
-/// The values feeding a ReLU-family node.
-fn relu_inputs(graph: &Graph) -> Vec<crate::ir::ValueId> {
-    let mut v: Vec<crate::ir::ValueId> = graph
-        .nodes
-        .iter()
-        .filter(|n| matches!(n.op, crate::ir::Op::Relu))
-        .map(|n| n.inputs[0])
-        .collect();
-    v.dedup();
-    v
-}
-
-/// The `count` unstable ReLU inputs (`l < 0 < u` in the enclosures) with the largest
-/// triangle-relaxation gap `u·(−l)/(u − l)`.
-fn relu_candidates(
-    inherited: &Inherited,
-    relus: &[crate::ir::ValueId],
-    count: usize,
-) -> Vec<(crate::ir::ValueId, usize)> {
-    let mut all: Vec<(f64, crate::ir::ValueId, usize)> = Vec::new();
-    for &v in relus {
-        let Some(b) = inherited.get(v.0).and_then(|b| b.as_ref()) else {
-            continue;
-        };
-        for j in 0..b.len() {
-            let (l, u) = (b.lo[j], b.hi[j]);
-            if l < 0.0 && u > 0.0 {
-                all.push((u * (-l) / (u - l), v, j));
-            }
-        }
-    }
-    all.sort_by(|a, b| b.0.total_cmp(&a.0));
-    all.into_iter()
-        .take(count)
-        .map(|(_, v, j)| (v, j))
-        .collect()
-}
-
-/// The enclosures of the two sides of a ReLU split: neuron `j` of `v` cut to `[max(l,0), u]`
-/// (active) and `[l, min(u,0)]` (inactive).
-fn relu_halves(inherited: &Inherited, v: crate::ir::ValueId, j: usize) -> [(Inherited, bool); 2] {
-    let cut = |active: bool| {
-        let mut e = (**inherited).clone();
-        if let Some(b) = e[v.0].as_mut() {
-            if active {
-                b.lo[j] = b.lo[j].max(0.0);
-            } else {
-                b.hi[j] = b.hi[j].min(0.0);
-            }
-        }
-        std::sync::Arc::new(e)
-    };
-    [(cut(true), true), (cut(false), false)]
-}
 
 /// Seconds of plain-CROWN branch-and-bound on a region before alpha-CROWN joins in.
 const ALPHA_AFTER: f64 = 2.0;
@@ -660,7 +609,7 @@ pub fn run(
     // magnitude on ACAS Xu. `BEACONS_SPLIT=smear` selects the plain smear heuristic.
     let strong = !std::env::var("BEACONS_SPLIT").is_ok_and(|v| v == "smear");
     let alpha_mode = AlphaMode::from_env();
-    let relus = relu_inputs(problem.graph);
+    let relus = super::relu_bab::relu_inputs(problem.graph);
     // Experimental: ReLU splits with their constraints in the input-space LP
     // (`BEACONS_BAB_RELU=1`); measured no better than alpha-CROWN alone on the hard ACAS Xu
     // instances, so off by default.
@@ -733,8 +682,9 @@ pub fn run(
             // neuron's sign fixed on each side).
             if hard && strong && relu_hybrid {
                 if let Some(inh) = &d.inherited {
-                    for (v, j) in relu_candidates(inh, &relus, RELU_CANDIDATES) {
-                        for (e, active) in relu_halves(inh, v, j) {
+                    for (v, j) in super::relu_bab::candidates(inh, &relus, RELU_CANDIDATES) {
+                        let halves = super::relu_bab::children(inh, v, j);
+                        for (e, active) in halves.into_iter().zip([true, false]) {
                             jobs.push(Job {
                                 lo: d.lo.clone(),
                                 hi: d.hi.clone(),

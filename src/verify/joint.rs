@@ -30,22 +30,17 @@ pub struct Joint {
     pub coeffs: Vec<f64>,
 }
 
-/// The best combination of the linear bounds `a[j]·x + k[j]` over `[lo, hi]`, when the LP
-/// solves and the weights it names are usable (see the module notes).
-pub fn combine(a: &[&[f64]], k: &[f64], lo: &[f64], hi: &[f64]) -> Option<Joint> {
-    combine_on(a, k, &[], &[], lo, hi)
-}
-
-/// Most weight a constraint gets in [`combine_on`].
+/// Most weight a constraint gets in [`combine`].
 const CONSTRAINT_WEIGHT: f64 = 1e4;
 
-/// [`combine`] on a sub-domain of the box where the linear functions `g[i]·x + h[i]` are
-/// all `≤ 0` (ReLU split constraints, see `batch::Plan::bound_with`): each may be added with
+/// The best combination of the linear bounds `a[j]·x + k[j]` over `[lo, hi]`, when the LP
+/// solves and the weights it names are usable (see the module notes); with constraints, on
+/// the sub-domain of the box where the linear functions `g[i]·x + h[i]` are all `≤ 0` (ReLU split constraints, see `batch::Plan::bound_with`): each may be added with
 /// a weight `β_i ∈ [0, 10⁴]`, which only lowers the combination on the sub-domain, so the
 /// bound of `Σ_j λ_j (a_j·x + k_j) + Σ_i β_i (g_i·x + h_i)` over the box bounds the
 /// combination of margins on the sub-domain (beta-CROWN's Lagrangian, solved exactly here as
 /// an LP over the input box). The weights returned are `λ` followed by `β`.
-pub fn combine_on(
+pub fn combine(
     a: &[&[f64]],
     k: &[f64],
     g: &[&[f64]],
@@ -154,7 +149,7 @@ mod tests {
         // max(M_0, M_1) ≥ 0.1 everywhere: λ = (½, ½) gives 0.1.
         let a0 = [1.0];
         let a1 = [-1.0];
-        let j = combine(&[&a0, &a1], &[0.1, 0.1], &[-1.0], &[1.0]).unwrap();
+        let j = combine(&[&a0, &a1], &[0.1, 0.1], &[], &[], &[-1.0], &[1.0]).unwrap();
         assert!((j.weights[0] - 0.5).abs() < 1e-9 && (j.weights[1] - 0.5).abs() < 1e-9);
         assert!(j.bound > 0.0999 && j.bound <= 0.1, "{}", j.bound);
     }
@@ -162,8 +157,19 @@ mod tests {
     #[test]
     fn an_uncovered_point_leaves_the_bound_negative() {
         // M_0 ≥ x − 0.5, M_1 ≥ −x − 0.5: at x = 0 both are −0.5, so no combination is positive.
-        let j = combine(&[&[1.0], &[-1.0]], &[-0.5, -0.5], &[-1.0], &[1.0]).unwrap();
+        let j = combine(&[&[1.0], &[-1.0]], &[-0.5, -0.5], &[], &[], &[-1.0], &[1.0]).unwrap();
         assert!(j.bound <= -0.5 + 1e-9);
+    }
+
+    #[test]
+    fn a_constraint_restricts_the_box() {
+        // M ≥ x on x ∈ [−1, 1] (minimum −1), on the sub-domain where −x + 0.5 ≤ 0 (x ≥ 0.5):
+        // weight 1 on the constraint gives min_x (x − x + 0.5) = 0.5, the true minimum there.
+        let j = combine(&[&[1.0]], &[0.0], &[&[-1.0]], &[0.5], &[-1.0], &[1.0]).unwrap();
+        assert!(j.bound > 0.4999 && j.bound <= 0.5, "{}", j.bound);
+        assert_eq!(j.weights.len(), 2);
+        // Without the constraint a single atom is no combination at all.
+        assert!(combine(&[&[1.0]], &[0.0], &[], &[], &[-1.0], &[1.0]).is_none());
     }
 
     proptest! {

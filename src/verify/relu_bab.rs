@@ -75,9 +75,8 @@ impl Ord for Domain {
 }
 
 /// The ReLU inputs of the graph (the values a split may cut).
-fn relu_inputs(problem: &Problem) -> Vec<ValueId> {
-    let mut v: Vec<ValueId> = problem
-        .graph
+pub(super) fn relu_inputs(graph: &crate::ir::Graph) -> Vec<ValueId> {
+    let mut v: Vec<ValueId> = graph
         .nodes
         .iter()
         .filter(|n| matches!(n.op, Op::Relu))
@@ -87,30 +86,37 @@ fn relu_inputs(problem: &Problem) -> Vec<ValueId> {
     v
 }
 
-/// The neuron to split: `(value, index)` of the largest triangle gap, or `None` when every
-/// ReLU input is stable.
-fn choose(inherited: &Inherited, relus: &[ValueId]) -> Option<(ValueId, usize)> {
-    let mut best: Option<(f64, ValueId, usize)> = None;
+/// The `count` unstable ReLU inputs (`l < 0 < u` in the enclosures) with the largest gap of
+/// the triangle relaxation, `u·(−l)/(u − l)`, largest first (empty when every ReLU input is
+/// stable).
+pub(super) fn candidates(
+    inherited: &Inherited,
+    relus: &[ValueId],
+    count: usize,
+) -> Vec<(ValueId, usize)> {
+    let mut all: Vec<(f64, ValueId, usize)> = Vec::new();
     for &v in relus {
-        let Some(b) = inherited[v.0].as_ref() else {
+        let Some(b) = inherited.get(v.0).and_then(|b| b.as_ref()) else {
             continue;
         };
         for j in 0..b.len() {
             let (l, u) = (b.lo[j], b.hi[j]);
             if l < 0.0 && u > 0.0 {
-                let gap = u * (-l) / (u - l);
-                if best.is_none_or(|(g, _, _)| gap > g) {
-                    best = Some((gap, v, j));
-                }
+                all.push((u * (-l) / (u - l), v, j));
             }
         }
     }
-    best.map(|(_, v, j)| (v, j))
+    // Stable: among equal gaps the first in graph order, as the single choice always was.
+    all.sort_by(|a, b| b.0.total_cmp(&a.0));
+    all.into_iter()
+        .take(count)
+        .map(|(_, v, j)| (v, j))
+        .collect()
 }
 
 /// The two children of a split: the enclosures with neuron `j` of `v` cut to `[max(l,0), u]`
 /// (active) and `[l, min(u,0)]` (inactive).
-fn children(inherited: &Inherited, v: ValueId, j: usize) -> [Inherited; 2] {
+pub(super) fn children(inherited: &Inherited, v: ValueId, j: usize) -> [Inherited; 2] {
     let cut = |active: bool| {
         let mut e = (**inherited).clone();
         let b = e[v.0].as_mut().expect("chosen from an enclosure");
@@ -135,7 +141,7 @@ pub fn run(
 ) -> Result<BabOutcome> {
     let region = problem.region;
     let (lo, hi) = (&region.input.lower, &region.input.upper);
-    let relus = relu_inputs(problem);
+    let relus = relu_inputs(problem.graph);
     if relus.is_empty() {
         return Ok(BabOutcome::Unknown(
             "not proved by one bound, and the network has no ReLU to split".into(),
@@ -192,7 +198,7 @@ pub fn run(
         let mut jobs = Vec::with_capacity(2 * batch);
         while parents.len() < batch {
             let Some(d) = queue.pop() else { break };
-            let Some((v, j)) = choose(&d.inherited, &relus) else {
+            let Some(&(v, j)) = candidates(&d.inherited, &relus, 1).first() else {
                 return Ok(BabOutcome::Unknown(format!(
                     "a sub-domain with every ReLU fixed ({} splits) is not proved by its \
                      linear bound (the split constraints are not yet used as constraints)",
